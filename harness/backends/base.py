@@ -1,0 +1,175 @@
+"""The backend interface: the few things the harness needs from an array runtime.
+
+Modelled on KernelTuner's backend: move data, synchronise, time device work,
+compile. Everything backend-specific stays behind it, so the timing and accuracy
+stages are literally the same code for every backend.
+
+Contract (plugins must honour it, `harness check-backend` verifies it):
+- `to_device(host)` returns a device array holding exactly the host values;
+  `to_host(dev)` returns a NumPy array (bfloat16 comes back as float32).
+- `synchronize()` returns only when all work queued on the device has finished.
+- `timer().start()/stop()` measure device time between the two calls, including
+  all work queued in between; `stop()` blocks until that work is done.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """Raised when a backend's library or device cannot be used; the text is the reason."""
+
+
+class Timer(ABC):
+    """Measures device time between start() and stop()."""
+
+    name: ClassVar[str] = "timer"
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> float:
+        """Seconds since start(), after all device work in between has completed."""
+
+
+class PerfCounterTimer(Timer):
+    """Host wall clock around a synchronised region: right for CPU devices."""
+
+    name = "perf_counter"
+
+    def __init__(self, synchronize=lambda: None):
+        self._sync = synchronize
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._sync()
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        self._sync()
+        return time.perf_counter() - self._t0
+
+
+class Device(ABC):
+    """One place a backend runs. Also the handle implementations receive."""
+
+    backend: str
+    name: str
+    kind: str = "cpu"  # "cpu" or "gpu"
+
+    # --- data movement -------------------------------------------------------------
+    @abstractmethod
+    def to_device(self, host: np.ndarray, dtype: str) -> Any:
+        """Copy a host array of format `dtype` to the device."""
+
+    @abstractmethod
+    def to_host(self, arr: Any) -> np.ndarray: ...
+
+    def inputs_to_device(self, values: dict[str, Any], dtype: str) -> dict[str, Any]:
+        """Arrays move; scalars become the backend's scalar of the case dtype."""
+        out = {}
+        for k, v in values.items():
+            if isinstance(v, np.ndarray):
+                out[k] = self.to_device(v, dtype if v.dtype.kind == "f" else str(v.dtype))
+            else:
+                out[k] = self.scalar(v, dtype)
+        return out
+
+    def scalar(self, value: Any, dtype: str) -> Any:
+        return value
+
+    def outputs_to_host(self, out: Any) -> Any:
+        if isinstance(out, (tuple, list)):
+            return tuple(self.to_host(o) for o in out)
+        return self.to_host(out)
+
+    # --- execution ----------------------------------------------------------------
+    @abstractmethod
+    def synchronize(self) -> None: ...
+
+    def timer(self) -> Timer:
+        return PerfCounterTimer(self.synchronize)
+
+    def compile(self, source: str, **options: Any) -> Any:
+        """Build (and cache) a device program; only for backends with a compiler."""
+        raise NotImplementedError(f"backend {self.backend} does not compile programs")
+
+    # --- capabilities and metadata ---------------------------------------------------
+    def dtype_unsupported(self, dtype: str) -> str | None:
+        """None if the device computes in `dtype`, else the reason it cannot."""
+        return None
+
+    @property
+    def xp(self) -> Any:
+        """Array API namespace for write-once implementations, or None."""
+        return None
+
+    def metadata(self) -> dict[str, Any]:
+        return {"backend": self.backend, "device": self.name, "kind": self.kind}
+
+    def divergence_sources(self) -> dict[str, Any]:
+        """Settings of this device that change rounding (TF32, build options, ...)."""
+        return {}
+
+    def threads(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.backend}:{self.name}>"
+
+
+class Backend(ABC):
+    """An array runtime. Its library is imported by `probe()`, never at harness import."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._probed: tuple[bool, str] | None = None
+        self._devices: list[Device] | None = None
+
+    @abstractmethod
+    def _load(self) -> list[Device]:
+        """Import the library and enumerate devices; raise BackendUnavailable with the reason."""
+
+    def probe(self) -> tuple[bool, str]:
+        """(available, reason). Cached: the library is imported at most once."""
+        if self._probed is None:
+            try:
+                self._devices = self._load()
+                if not self._devices:
+                    raise BackendUnavailable("no devices found")
+                self._probed = (True, "")
+            except BackendUnavailable as exc:
+                self._probed = (False, str(exc))
+            except Exception as exc:  # an import that crashes is a reason, not a failure
+                self._probed = (False, f"{type(exc).__name__}: {exc}")
+        return self._probed
+
+    @property
+    def available(self) -> bool:
+        return self.probe()[0]
+
+    def devices(self) -> list[Device]:
+        ok, reason = self.probe()
+        if not ok:
+            raise BackendUnavailable(reason)
+        return list(self._devices or [])
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+def import_or_unavailable(module: str, hint: str):
+    """Import a backend library, turning ImportError into a reason with an install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailable(f"{module} is not installed ({exc}); {hint}") from exc

@@ -1,0 +1,186 @@
+"""OpenCL through pyopencl: every platform and device found (PoCL on a CPU-only machine).
+
+Programs are OpenCL C files under harness/kernels/cl/, compiled once per context and
+build options. The element type is a build option (-DREAL=float), so one source
+serves every dtype, and the options are recorded as a divergence source.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .base import Backend, BackendUnavailable, Device, Timer, import_or_unavailable
+
+#: OpenCL C type per harness dtype.
+CL_TYPES = {"float16": "half", "float32": "float", "float64": "double",
+            "int32": "int", "int64": "long", "uint8": "uchar"}
+
+
+class OpenCLEventTimer(Timer):
+    """Profiling events on marker commands around the work: device time from the queue."""
+
+    name = "opencl_event"
+
+    def __init__(self, cl, queue):
+        self.cl = cl
+        self.queue = queue
+
+    def start(self) -> None:
+        self.queue.finish()
+        self._a = self.cl.enqueue_marker(self.queue)
+
+    def stop(self) -> float:
+        b = self.cl.enqueue_marker(self.queue)
+        b.wait()
+        self._a.wait()
+        return (b.profile.end - self._a.profile.end) * 1e-9
+
+
+class Program:
+    """A built program whose kernels are created once and reused (pyopencl makes a new
+    kernel object on every attribute access of a Program)."""
+
+    def __init__(self, cl, program):
+        self._cl = cl
+        self.program = program
+        self._kernels: dict[str, Any] = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        k = self._kernels.get(name)
+        if k is None:
+            k = self._kernels[name] = self._cl.Kernel(self.program, name)
+        return k
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+class OpenCLDevice(Device):
+    backend = "opencl"
+
+    def __init__(self, cl, platform, device):
+        self.cl = cl
+        self.platform = platform
+        self.device = device
+        self.name = f"opencl:{_slug(platform.name)}:{_slug(device.name)}"
+        self.kind = "gpu" if device.type & cl.device_type.GPU else "cpu"
+        self.context = cl.Context([device])
+        self.queue = cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        self._programs: dict[tuple, Any] = {}
+        self.extensions = set(device.extensions.split())
+        self.build_options: dict[str, list[str]] = {}
+
+    # -- data ---------------------------------------------------------------------
+    def to_device(self, host: np.ndarray, dtype: str):
+        import pyopencl.array as cla
+
+        return cla.to_device(self.queue, np.ascontiguousarray(host))
+
+    def to_host(self, arr: Any) -> np.ndarray:
+        return arr.get(queue=self.queue)
+
+    def scalar(self, value: Any, dtype: str) -> Any:
+        if isinstance(value, float):
+            return np.dtype(dtype).type(value)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return np.int32(value)
+        return value
+
+    def empty(self, shape, dtype) -> Any:
+        import pyopencl.array as cla
+
+        return cla.empty(self.queue, shape, np.dtype(dtype))
+
+    def synchronize(self) -> None:
+        self.queue.finish()
+
+    def timer(self) -> Timer:
+        return OpenCLEventTimer(self.cl, self.queue)
+
+    # -- programs -------------------------------------------------------------------
+    def compile(self, source: str, dtype: str = "float32", options: tuple[str, ...] = (), **defines: Any):
+        """Build harness/kernels/cl/<source> for `dtype`; cached per context, dtype and options."""
+        key = (source, dtype, tuple(options), tuple(sorted(defines.items())))
+        prg = self._programs.get(key)
+        if prg is None:
+            from importlib.resources import files
+
+            text = (files("harness.kernels") / "cl" / source).read_text()
+            opts = [f"-DREAL={CL_TYPES[dtype]}", *options]
+            if dtype == "float64":
+                opts.append("-DREAL_IS_DOUBLE=1")
+            if dtype == "float16":
+                opts.append("-DREAL_IS_HALF=1")
+            opts += [f"-D{k}={v}" for k, v in sorted(defines.items())]
+            prg = Program(self.cl, self.cl.Program(self.context, text).build(options=opts))
+            self._programs[key] = prg
+            self.build_options[source] = opts
+        return prg
+
+    def launch(self, kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None, *args):
+        """Enqueue with the global size rounded up to a multiple of the local size."""
+        if local_size is not None:
+            global_size = tuple(-(-g // l) * l for g, l in zip(global_size, local_size))
+        return kernel(self.queue, global_size, local_size, *args)
+
+    @property
+    def max_work_group_size(self) -> int:
+        return int(self.device.max_work_group_size)
+
+    def dtype_unsupported(self, dtype: str) -> str | None:
+        if dtype == "bfloat16":
+            return "OpenCL C has no bfloat16 type"
+        if dtype == "float64" and "cl_khr_fp64" not in self.extensions:
+            return f"{self.device.name} lacks cl_khr_fp64"
+        if dtype == "float16" and "cl_khr_fp16" not in self.extensions:
+            return f"{self.device.name} lacks cl_khr_fp16"
+        return None
+
+    def divergence_sources(self) -> dict[str, Any]:
+        return {"build_options": dict(self.build_options),
+                "fp_contract": "OpenCL default (FP_CONTRACT on)"}
+
+    def metadata(self) -> dict[str, Any]:
+        md = super().metadata()
+        d = self.device
+        md.update(platform=self.platform.name, platform_version=self.platform.version,
+                  device_name=d.name, device_version=d.version, driver_version=d.driver_version,
+                  compute_units=d.max_compute_units, max_work_group_size=d.max_work_group_size,
+                  local_mem_bytes=d.local_mem_size, global_mem_bytes=d.global_mem_size,
+                  max_clock_mhz=d.max_clock_frequency,
+                  fp64="cl_khr_fp64" in self.extensions, fp16="cl_khr_fp16" in self.extensions)
+        return md
+
+
+class OpenCLBackend(Backend):
+    name = "opencl"
+    description = "OpenCL C kernels through pyopencl (PoCL on CPUs without a driver)"
+
+    def _load(self):
+        cl = import_or_unavailable("pyopencl", "pip install pyopencl pocl-binary-distribution")
+        try:
+            platforms = cl.get_platforms()
+        except Exception as exc:
+            raise BackendUnavailable(f"no OpenCL platform: {exc}") from exc
+        self.cl = cl
+        devices = []
+        for p in platforms:
+            try:
+                devs = p.get_devices()
+            except Exception:
+                continue
+            devices += [OpenCLDevice(cl, p, d) for d in devs]
+        if not devices:
+            raise BackendUnavailable("OpenCL platforms found but no devices")
+        return devices
+
+    def versions(self) -> dict[str, str]:
+        if not self.available:
+            return {}
+        return {"pyopencl": self.cl.VERSION_TEXT,
+                "platforms": "; ".join(f"{p.name} {p.version}" for p in self.cl.get_platforms())}

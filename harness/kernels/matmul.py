@@ -1,0 +1,78 @@
+"""matmul: C = A·B for square matrices. Size: n of the n×n matrices.
+
+Compute-bound (2n³ flops on 3n² elements). Componentwise |Ĉ − C| ≤ γ_n|A||B|
+(Higham 2002, §3.5, eq. 3.13) whatever the blocking or FMA use, so the normwise
+bound is γ_n‖|A||B|‖_F / ‖C‖_F. The float64 reference is computed in long double.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import ref_dtype
+
+
+def generate(n, rng):
+    return {"A": rng.standard_normal((n, n)), "B": rng.standard_normal((n, n))}
+
+
+def reference(inp, dtype):
+    t = ref_dtype(dtype)
+    return (inp["A"].astype(t) @ inp["B"].astype(t)).astype(np.float64)
+
+
+def bound(c):
+    absprod = np.abs(c.inputs["A"]) @ np.abs(c.inputs["B"])
+    den = np.linalg.norm(c.reference)
+    return gamma(c.size, c.u) * np.linalg.norm(absprod) / den if den else gamma(c.size, c.u)
+
+
+SPEC = register_kernel(KernelSpec(
+    name="matmul",
+    description="C = A @ B for n x n matrices",
+    size_meaning="n of the n x n matrices",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: 2.0 * n**3,
+    bytes_moved=lambda n, b: 3.0 * n * n * b,
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=1.0,
+        source="Higham 2002, §3.5 (3.13): |C - fl(AB)| <= γ_n |A||B| componentwise; "
+               "normwise γ_n ||(|A||B|)||_F / ||C||_F"),
+    sizes={"quick": (64, 256, 512), "full": (64, 128, 256, 512, 1024, 2048), "test": (1, 7, 33, 100)},
+    category="compute",
+    input_distribution="A, B ~ N(0,1)",
+))
+
+
+@implementation("matmul", "numpy")
+def matmul_numpy(dev, A, B):
+    return A @ B
+
+
+@implementation("matmul", "torch")
+def matmul_torch(dev, A, B):
+    return dev.torch.matmul(A, B)
+
+
+@implementation("matmul", "cupy")
+def matmul_cupy(dev, A, B):
+    with dev.ctx():
+        return dev.cp.matmul(A, B)
+
+
+@implementation("matmul", "opencl")
+def matmul_opencl(dev, A, B):
+    ts = 16 if dev.max_work_group_size >= 256 else 8
+    prg = dev.compile("matmul.cl", dtype=str(A.dtype), TS=ts)
+    n = A.shape[0]
+    C = dev.empty((n, n), A.dtype)
+    dev.launch(prg.matmul_tiled, (n, n), (ts, ts), np.int32(n), A.data, B.data, C.data)
+    return C
+
+
+@array_api_implementation("matmul")
+def matmul_xp(xp, A, B):
+    return xp.matmul(A, B)

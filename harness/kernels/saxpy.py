@@ -1,0 +1,77 @@
+"""saxpy: y ← a·x + y. Size: the length n of the vectors.
+
+The classic memory-bound map: 2 flops and 3 memory accesses per element. Each
+output is a length-2 dot product (a, 1)·(x, y), so the componentwise error is at
+most γ₂(|a||x| + |y|) (Higham 2002, §3.1); with an FMA it is at most u.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import ref_dtype, wg_size
+
+
+def generate(n, rng):
+    return {"a": float(rng.uniform(0.5, 2.0)), "x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+
+
+def reference(inp, dtype):
+    t = ref_dtype(dtype)
+    return (t(inp["a"]) * inp["x"].astype(t) + inp["y"].astype(t)).astype(np.float64)
+
+
+def bound(c):
+    a, x, y = c.inputs["a"], c.inputs["x"], c.inputs["y"]
+    den = np.linalg.norm(c.reference)
+    return gamma(2, c.u) * np.linalg.norm(abs(a) * np.abs(x) + np.abs(y)) / den if den else gamma(2, c.u)
+
+
+SPEC = register_kernel(KernelSpec(
+    name="saxpy",
+    description="y <- a*x + y on vectors of length n",
+    size_meaning="length of the vectors",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: 2.0 * n,
+    bytes_moved=lambda n, b: 3.0 * n * b,
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=0.0,
+        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
+               "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025)},
+    input_distribution="x, y ~ N(0,1); a ~ U(0.5, 2)",
+))
+
+
+@implementation("saxpy", "numpy")
+def saxpy_numpy(dev, a, x, y):
+    return a * x + y
+
+
+@implementation("saxpy", "torch")
+def saxpy_torch(dev, a, x, y):
+    return dev.torch.add(y, x, alpha=a)
+
+
+@implementation("saxpy", "cupy")
+def saxpy_cupy(dev, a, x, y):
+    with dev.ctx():
+        return a * x + y
+
+
+@implementation("saxpy", "opencl")
+def saxpy_opencl(dev, a, x, y):
+    prg = dev.compile("saxpy.cl", dtype=str(x.dtype))
+    out = dev.empty(x.shape, x.dtype)
+    local = wg_size(dev)
+    dev.launch(prg.saxpy, (x.size,), (local,), np.int32(x.size), a, x.data, y.data, out.data)
+    return out
+
+
+@array_api_implementation("saxpy")
+def saxpy_xp(xp, a, x, y):
+    return a * x + y

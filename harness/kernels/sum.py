@@ -1,0 +1,105 @@
+"""sum: Σxᵢ over a vector. Size: the length n.
+
+The reduction where backends differ most in rounding: NumPy sums pairwise in
+blocks of 128, PyTorch and the OpenCL tree reduce in other orders. Every order is
+covered by the recursive-summation bound |E| ≤ γ_{n−1}·Σ|xᵢ| (Higham 2002, §4.2,
+eq. 4.4), and the relative error bound is that over |Σxᵢ|. Inputs are U(0,1), so
+the condition number Σ|xᵢ|/|Σxᵢ| is 1 and the error growth is the summation's own.
+The float64 reference is math.fsum, correctly rounded.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import n_groups, wg_size
+
+
+def generate(n, rng):
+    return {"x": rng.uniform(0.0, 1.0, n)}
+
+
+def reference(inp, dtype):
+    return np.float64(math.fsum(inp["x"]))
+
+
+def bound(c):
+    x = c.inputs["x"]
+    s = abs(float(c.reference))
+    cond = float(np.sum(np.abs(x))) / s if s else math.inf
+    return gamma(max(c.size - 1, 1), c.u) * cond
+
+
+def acc16(dtype, device=None):
+    """fp16/bf16 sums accumulate in fp32 in NumPy, CuPy and PyTorch (ATen AccumulateType.h)."""
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
+
+
+def acc_torch(dtype, device):
+    """ATen's CPU accumulate type for float is double; on CUDA it is float."""
+    return "float64" if dtype == "float32" and device == "cpu" else acc16(dtype)
+
+
+SPEC = register_kernel(KernelSpec(
+    name="sum",
+    description="sum of a vector of length n",
+    size_meaning="length of the vector",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: float(n),
+    bytes_moved=lambda n, b: float(n * b),
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=1.0,
+        source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
+               "relative to |Σx_i|"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025, 4097)},
+    category="reduction",
+    input_distribution="x ~ U(0,1) (condition number 1)",
+))
+
+
+@implementation("sum", "numpy", accumulation=acc16)
+def sum_numpy(dev, x):
+    return np.sum(x)
+
+
+@implementation("sum", "torch", accumulation=acc_torch)
+def sum_torch(dev, x):
+    return dev.torch.sum(x)
+
+
+@implementation("sum", "cupy", accumulation=acc16)
+def sum_cupy(dev, x):
+    with dev.ctx():
+        return dev.cp.sum(x)
+
+
+def opencl_sum(dev, x, source="sum.cl", kernel="sum_partial"):
+    """Two launches of the tree reduction: n → groups → 1."""
+    prg = dev.compile(source, dtype=str(x.dtype))
+    k = getattr(prg, kernel)
+    import pyopencl as cl
+
+    local = wg_size(dev)
+    groups = n_groups(x.size, local)
+    partial = dev.empty((groups,), x.dtype)
+    scratch = cl.LocalMemory(local * x.dtype.itemsize)
+    dev.launch(k, (groups * local,), (local,), np.int32(x.size), x.data, partial.data, scratch)
+    out = dev.empty((1,), x.dtype)
+    dev.launch(prg.sum_partial, (local,), (local,), np.int32(groups), partial.data, out.data, scratch)
+    return out.reshape(())
+
+
+@implementation("sum", "opencl")
+def sum_opencl(dev, x):
+    return opencl_sum(dev, x)
+
+
+@array_api_implementation("sum", accumulation=acc16)
+def sum_xp(xp, x):
+    return xp.sum(x)

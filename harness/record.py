@@ -1,0 +1,94 @@
+"""The result record: one tidy row per case.
+
+Schema `kernel-harness/results`, version 1. A results file is JSON Lines:
+
+  line 1   {"kind": "header", "schema": "kernel-harness/results", "schema_version": 1,
+            "run_id", "machine_id", "commit", "started", "argv", "options", "machine": {...}}
+  line 2+  {"kind": "record", <the fields below>}
+
+Required record fields (names fixed; more may be added, never renamed):
+  case_id, kernel, impl, backend, device, dtype, size, status, message,
+  time_median_s, time_iqr_s, time_min_s, time_samples_s, n_samples, compile_s,
+  transfer_s, rel_error, max_rel_error, max_ulp, error_bound, error_ratio,
+  accuracy_ok, deterministic, output_sha256, seed, machine_id, commit, timestamp
+
+Further fields: run_id, out_dtype, loops, timer, timer_overhead_s, h2d_s, d2h_s,
+  nonfinite, u, flops, bytes, gflops, gbps, accumulation_dtype, threads (dict),
+  divergence (dict: TF32, build options, deterministic flags), error_model (dict:
+  metric, source, growth_slope), input_distribution, profile (dict: error along
+  iterations or positions), device_meta (dict), peak_rss_bytes.
+
+status: "ok" (measured; accuracy may still have failed: see accuracy_ok),
+  "skipped" (could not run here; the reason is in message), or a failure:
+  "error", "nan", "invalid", "oom", "timeout", "crashed".
+Times are seconds per call; errors are dimensionless (error_ratio = rel_error /
+error_bound, ≤ 1 within the theoretical bound). NaN and Inf are stored as null
+or as the strings "inf"/"-inf" (JSON has no infinities).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from typing import Any
+
+SCHEMA = "kernel-harness/results"
+SCHEMA_VERSION = 1
+
+REQUIRED_FIELDS = (
+    "case_id", "kernel", "impl", "backend", "device", "dtype", "size", "status", "message",
+    "time_median_s", "time_iqr_s", "time_min_s", "time_samples_s", "n_samples", "compile_s",
+    "transfer_s", "rel_error", "max_rel_error", "max_ulp", "error_bound", "error_ratio",
+    "accuracy_ok", "deterministic", "output_sha256", "seed", "machine_id", "commit", "timestamp",
+)
+STATUSES = ("ok", "skipped", "error", "nan", "invalid", "oom", "timeout", "crashed")
+FAILURE_STATUSES = tuple(s for s in STATUSES if s not in ("ok", "skipped"))
+
+
+def case_id(kernel: str, impl: str, backend: str, device: str, dtype: str, size: int) -> str:
+    """Stable, readable, filesystem-safe identifier of a case."""
+    import re
+
+    dev = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-")
+    return f"{kernel}.{impl}.{backend}.{dev}.{dtype}.{size}"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A record with every required field present (None where not measured)."""
+    rec: dict[str, Any] = {k: None for k in REQUIRED_FIELDS}
+    rec.update(message="", timestamp=now_iso())
+    rec.update(fields)
+    if rec.get("case_id") is None:
+        rec["case_id"] = case_id(rec["kernel"], rec["impl"], rec["backend"], rec["device"],
+                                 rec["dtype"], rec["size"])
+    return rec
+
+
+def to_json_safe(obj: Any) -> Any:
+    """Replace NaN/Inf (not JSON) and numpy scalars recursively."""
+    if isinstance(obj, dict):
+        return {str(k): to_json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            obj = obj.item()
+        except Exception:
+            return str(obj)
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+    return obj
+
+
+def from_json_value(v: Any) -> Any:
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return v
