@@ -8,6 +8,7 @@ then from plugins (entry-point groups `harness.backends` and `harness.kernels`).
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -158,6 +159,10 @@ _REGISTRY: Registry | None = None
 def build_registry(plugins: bool = True) -> Registry:
     """A fresh registry: built-ins, then plugins (whose failures become `Failure`s)."""
     importlib.import_module("harness.kernels")  # declares the built-in kernels
+    # Extra modules that declare kernels or implementations (tests, local experiments);
+    # named in the environment so that spawned worker processes see them too.
+    for mod in filter(None, (m.strip() for m in os.environ.get("HARNESS_EXTRA_MODULES", "").split(","))):
+        importlib.import_module(mod)
     reg = Registry()
     for name, path in BUILTIN_BACKENDS.items():
         reg.add_backend(name, _factory(path))

@@ -21,6 +21,7 @@ from .backends.base import Device
 from .dtypes import FORMATS, itemsize, storage_dtype, unit_roundoff
 from .record import case_id, new_record
 from .registry import Implementation, Registry
+from .roofline import annotate_roofline
 from .spec import HostInputs, KernelSpec
 from .timing import TimingOptions, time_call, time_transfer
 
@@ -217,6 +218,7 @@ def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:
         else:
             rec.update(status="ok", message="" if acc["accuracy_ok"] else
                        f"error {acc['rel_error']:.3g} exceeds bound {acc['error_bound']:.3g}")
+        annotate_roofline(rec, device)
         if ctx.save_arrays is not None:
             save_case_arrays(Path(ctx.save_arrays) / case.case_id, inputs, out_host, ref)
     except Exception as exc:  # a kernel's failure is data, not a crash of the sweep

@@ -1,13 +1,12 @@
-"""The `harness` command. Each subcommand lives in its own module here and exposes
-`command`; usage errors exit 2 with a message saying what to do."""
+"""The `harness` command. Each subcommand lives in its own module `*_cmd.py` here and
+exposes `command`; modules are found by name, so adding a subcommand touches no other
+file. Usage errors exit 2 with a message saying what to do."""
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import click
-
-#: subcommand modules, in the order `harness --help` lists them
-COMMANDS = ("list_cmd", "run_cmd")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +15,5 @@ def main() -> None:
     """Benchmark numerical kernels across backends: speed, and divergence from the truth."""
 
 
-for _name in COMMANDS:
-    main.add_command(importlib.import_module(f"{__name__}.{_name}").command)
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")):
+    main.add_command(importlib.import_module(f"{__name__}.{_mod}").command)
