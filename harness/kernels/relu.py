@@ -1,0 +1,72 @@
+"""relu: y = max(x, 0). Size: the length n of the vector.
+
+A memory-bound map with no rounding at all: max(x, 0) returns one of its operands
+(IEEE 754-2008 §5.3.1 maxNum; a comparison and a select), so every correct backend
+is exact and the bound is 0. Any nonzero error is a real defect (e.g. flushing
+subnormals to zero, or a NaN policy), which error_ratio then shows as infinite.
+Inputs are N(0,1): half the elements are clipped.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..accuracy import ErrorModel
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import wg_size
+
+
+def generate(n, rng):
+    return {"x": rng.standard_normal(n)}
+
+
+def reference(inp, dtype):
+    return np.maximum(inp["x"], 0.0)
+
+
+SPEC = register_kernel(KernelSpec(
+    name="relu",
+    description="y = max(x, 0) on a vector of length n",
+    size_meaning="length of the vector",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: float(n),
+    bytes_moved=lambda n, b: 2.0 * n * b,
+    error_model=ErrorModel(
+        metric="normwise", bound=lambda c: 0.0, growth_slope=0.0,
+        source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
+               "and is exact, so the bound is 0",
+        notes="exact: any error is a defect, not rounding"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025)},
+    input_distribution="x ~ N(0,1)",
+))
+
+
+@implementation("relu", "numpy")
+def relu_numpy(dev, x):
+    return np.maximum(x, x.dtype.type(0))
+
+
+@implementation("relu", "torch")
+def relu_torch(dev, x):
+    return dev.torch.relu(x)
+
+
+@implementation("relu", "cupy")
+def relu_cupy(dev, x):
+    with dev.ctx():
+        return dev.cp.maximum(x, x.dtype.type(0))
+
+
+@implementation("relu", "opencl")
+def relu_opencl(dev, x):
+    prg = dev.compile("relu.cl", dtype=str(x.dtype))
+    y = dev.empty(x.shape, x.dtype)
+    dev.launch(prg.relu, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data)
+    return y
+
+
+@array_api_implementation("relu")
+def relu_xp(xp, x):
+    return xp.where(x > 0, x, xp.zeros_like(x))

@@ -1,0 +1,76 @@
+"""vadd: z = x + y. Size: the length n of the vectors.
+
+The simplest memory-bound map: 1 flop and 3 memory accesses per element. Each output
+is one rounded addition, so |fl(x+y) − (x+y)| ≤ u|x+y| componentwise (Higham 2002,
+§2.2, the standard model (2.4)) and the normwise relative error is at most u, whatever
+the size: the predicted growth slope is 0. With a correctly rounded reference, a
+correct backend gives exactly zero error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..accuracy import ErrorModel
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import ref_dtype, wg_size
+
+
+def generate(n, rng):
+    return {"x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+
+
+def reference(inp, dtype):
+    t = ref_dtype(dtype)
+    return (inp["x"].astype(t) + inp["y"].astype(t)).astype(np.float64)
+
+
+def bound(c):
+    return c.u
+
+
+SPEC = register_kernel(KernelSpec(
+    name="vadd",
+    description="z = x + y on vectors of length n",
+    size_meaning="length of the vectors",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: float(n),
+    bytes_moved=lambda n, b: 3.0 * n * b,
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=0.0,
+        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
+               "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025)},
+    input_distribution="x, y ~ N(0,1)",
+))
+
+
+@implementation("vadd", "numpy")
+def vadd_numpy(dev, x, y):
+    return x + y
+
+
+@implementation("vadd", "torch")
+def vadd_torch(dev, x, y):
+    return dev.torch.add(x, y)
+
+
+@implementation("vadd", "cupy")
+def vadd_cupy(dev, x, y):
+    with dev.ctx():
+        return dev.cp.add(x, y)
+
+
+@implementation("vadd", "opencl")
+def vadd_opencl(dev, x, y):
+    prg = dev.compile("vadd.cl", dtype=str(x.dtype))
+    z = dev.empty(x.shape, x.dtype)
+    dev.launch(prg.vadd, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data, z.data)
+    return z
+
+
+@array_api_implementation("vadd")
+def vadd_xp(xp, x, y):
+    return xp.add(x, y)
