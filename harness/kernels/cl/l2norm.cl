@@ -1,0 +1,95 @@
+// Overflow-safe 2-norm as GPU-style work-group tree reductions in local memory:
+//   1. maxabs_partial: m = max|x_i| (launched n -> groups, then groups -> 1);
+//   2. sumsq_partial: the sum of (x_i * 2^-e)^2 with 2^e > m, a power of two so that
+//      the scaling is exact and cannot overflow (Blue 1978; LAPACK xNRM2);
+//   3. sum_finalize: one group sums the partials and writes sqrt(s) * 2^e.
+// Group sizes need not be powers of two, nor divide n.
+#ifdef REAL_IS_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+#ifdef REAL_IS_HALF
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+inline int tree_top(void)
+{
+    int p = 1;
+    while (p * 2 <= (int)get_local_size(0)) p *= 2;
+    return p;
+}
+
+inline void tree_max(__local REAL *scratch)
+{
+    const int lid = get_local_id(0);
+    const int p = tree_top();
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid >= p) scratch[lid - p] = fmax(scratch[lid - p], scratch[lid]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = p / 2; s > 0; s >>= 1) {
+        if (lid < s) scratch[lid] = fmax(scratch[lid], scratch[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+inline void tree_sum(__local REAL *scratch)
+{
+    const int lid = get_local_id(0);
+    const int p = tree_top();
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid >= p) scratch[lid - p] += scratch[lid];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = p / 2; s > 0; s >>= 1) {
+        if (lid < s) scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+// 2^-e with 2^e > m (1 when m is 0 or not finite).
+inline REAL inv_scale(const REAL m, int *e)
+{
+    *e = 0;
+    if (!(m > (REAL)0) || isinf(m)) return (REAL)1;
+    frexp(m, e);
+    return ldexp((REAL)1, -*e);
+}
+
+__kernel void maxabs_partial(const int n, __global const REAL *x, __global REAL *partial,
+                             __local REAL *scratch)
+{
+    REAL m = 0;
+    for (int i = get_global_id(0); i < n; i += get_global_size(0))
+        m = fmax(m, fabs(x[i]));
+    scratch[get_local_id(0)] = m;
+    tree_max(scratch);
+    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+}
+
+__kernel void sumsq_partial(const int n, __global const REAL *x, __global const REAL *maxabs,
+                            __global REAL *partial, __local REAL *scratch)
+{
+    int e;
+    const REAL inv = inv_scale(maxabs[0], &e);
+    REAL acc = 0;
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        const REAL v = x[i] * inv;
+        acc += v * v;
+    }
+    scratch[get_local_id(0)] = acc;
+    tree_sum(scratch);
+    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+}
+
+__kernel void sum_finalize(const int n, __global const REAL *partial, __global const REAL *maxabs,
+                           __global REAL *out, __local REAL *scratch)
+{
+    REAL acc = 0;
+    for (int i = get_local_id(0); i < n; i += get_local_size(0))
+        acc += partial[i];
+    scratch[get_local_id(0)] = acc;
+    tree_sum(scratch);
+    if (get_local_id(0) == 0) {
+        int e;
+        inv_scale(maxabs[0], &e);
+        out[0] = ldexp(sqrt(scratch[0]), e);
+    }
+}

@@ -1,0 +1,109 @@
+"""dot: xᵀy. Size: the length n of the vectors.
+
+The reduction behind every matmul and norm. Every summation order obeys
+|xᵀy − fl(xᵀy)| ≤ γ_n|x|ᵀ|y| (Higham 2002, §3.1 (3.5)); the relative bound is that
+over |xᵀy| (the condition number). Inputs are U(0,1), so that condition number is 1
+and the measured growth is the summation's own (slope ≤ 1; about ½ for random
+rounding, Higham & Mary 2019). The reference is exact: products are split into
+float64 pairs with TwoProduct and summed with math.fsum, so float64 cases are judged
+against the correctly rounded value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import n_groups
+from ._maps_common import REF_ROUNDING, cl_local, exact_dot
+from .sum import acc16
+
+
+def generate(n, rng):
+    return {"x": rng.uniform(0.0, 1.0, n), "y": rng.uniform(0.0, 1.0, n)}
+
+
+def reference(inp, dtype):
+    return np.float64(exact_dot(inp["x"], inp["y"]))
+
+
+def bound(c):
+    x, y = c.inputs["x"], c.inputs["y"]
+    s = abs(float(c.reference))
+    absdot = exact_dot(np.abs(x), np.abs(y))
+    if s == 0.0:
+        return 0.0 if absdot == 0.0 else math.inf
+    return gamma(c.size, c.u) * absdot / s + REF_ROUNDING
+
+
+SPEC = register_kernel(KernelSpec(
+    name="dot",
+    description="dot product of two vectors of length n",
+    size_meaning="length of the vectors",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: 2.0 * n,
+    bytes_moved=lambda n, b: 2.0 * n * b,
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=1.0,
+        source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
+               "relative to |x^T y|"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025, 4097)},
+    category="reduction",
+    input_distribution="x, y ~ U(0,1) (condition number 1)",
+))
+
+
+@implementation("dot", "numpy", accumulation=acc16,
+                notes="BLAS ?dot for float32/64; NumPy's float16 dot accumulates in float32")
+def dot_numpy(dev, x, y):
+    return np.dot(x, y)
+
+
+@implementation("dot", "torch", accumulation=acc16)
+def dot_torch(dev, x, y):
+    return dev.torch.dot(x, y)
+
+
+@implementation("dot", "cupy", accumulation=acc16)
+def dot_cupy(dev, x, y):
+    cp = dev.cp
+    if x.dtype == cp.float16:
+        with dev.ctx():
+            return cp.dot(x, y)
+    mod = dev.compile("dot.cu", REAL={"float32": "float", "float64": "double"}[str(x.dtype)])
+    threads = 256
+    blocks = n_groups(x.size, threads)
+    shmem = threads * x.dtype.itemsize
+    with dev.ctx():
+        partial = cp.empty(blocks, x.dtype)
+        mod.get_function("dot_partial")((blocks,), (threads,), (np.int32(x.size), x, y, partial),
+                                        shared_mem=shmem)
+        out = cp.empty(1, x.dtype)
+        mod.get_function("sum_partial")((1,), (threads,), (np.int32(blocks), partial, out), shared_mem=shmem)
+    return out.reshape(())
+
+
+@implementation("dot", "opencl")
+def dot_opencl(dev, x, y):
+    import pyopencl as cl
+
+    prg = dev.compile("dot.cl", dtype=str(x.dtype))
+    local = cl_local(dev)
+    groups = n_groups(x.size, local)
+    scratch = cl.LocalMemory(local * x.dtype.itemsize)
+    partial = dev.empty((groups,), x.dtype)
+    dev.launch(prg.dot_partial, (groups * local,), (local,), np.int32(x.size), x.data, y.data, partial.data,
+               scratch)
+    out = dev.empty((1,), x.dtype)
+    dev.launch(prg.sum_partial, (local,), (local,), np.int32(groups), partial.data, out.data, scratch)
+    return out.reshape(())
+
+
+@array_api_implementation("dot")
+def dot_xp(xp, x, y):
+    return xp.vecdot(x, y)

@@ -1,0 +1,110 @@
+"""l2norm: ‖x‖₂. Size: the length n of the vector.
+
+A sum of squares then a square root. With all terms nonnegative the condition number
+is 1: fl(Σxᵢ²) = Σxᵢ²(1+θ), |θ| ≤ γ_n (Higham 2002, §3.1 (3.5) with y = x), so the
+norm's relative error is at most |√(1+θ) − 1| ≤ γ_n/(1+√(1−γ_n)) plus one rounding
+of the square root (§2.2 (2.4)). We allow γ_{n+2} for θ so that an implementation
+that scales by a non-power-of-two (x/m, then m·√s) is covered too.
+
+Overflow: the naive Σxᵢ² overflows once ‖x‖₂² exceeds the format's range: for
+float16 (max 65504) at n ≈ 65 000 N(0,1) values, although the norm itself (≈ 256)
+is representable. The OpenCL kernel scales by 2^-e with 2^e > max|xᵢ| (exact, a
+power of two; Blue 1978, LAPACK xNRM2, Anderson 2017 ACM TOMS Algorithm 978), so it
+cannot overflow. np.linalg.norm does not scale: its float16 result overflows there,
+which the harness records as a `nan` status rather than hiding it. The reference is
+the exact Σxᵢ² (TwoProduct + fsum) carried in ~106 bits into an mpmath square root.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import n_groups
+from ._maps_common import REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
+from .sum import acc16
+
+
+def generate(n, rng):
+    return {"x": rng.standard_normal(n)}
+
+
+def reference(inp, dtype):
+    import mpmath
+
+    p, e = two_product(inp["x"], inp["x"])
+    terms = np.concatenate([p, e])
+    hi = math.fsum(terms)
+    lo = exact_sum_rest(terms, hi)
+    with mpmath.workprec(140):
+        return np.float64(float(mpmath.sqrt(mpmath.mpf(hi) + mpmath.mpf(lo))))
+
+
+def bound(c):
+    return sqrt_bound(gamma(c.size + 2, c.u), c.u) + REF_ROUNDING
+
+
+SPEC = register_kernel(KernelSpec(
+    name="l2norm",
+    description="Euclidean norm of a vector of length n",
+    size_meaning="length of the vector",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: 2.0 * n,
+    bytes_moved=lambda n, b: float(n * b),
+    error_model=ErrorModel(
+        metric="normwise", bound=bound, growth_slope=1.0,
+        source="Higham 2002, §3.1 (3.5) with y = x: fl(Σx²) = Σx²(1+θ), |θ| <= γ_{n+2} (scaling "
+               "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)",
+        notes="OpenCL scales by a power of two (no overflow); np.linalg.norm and "
+              "torch.linalg.vector_norm do not scale"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025, 4097)},
+    category="reduction",
+    input_distribution="x ~ N(0,1)",
+))
+
+
+@implementation("l2norm", "numpy", accumulation=acc16,
+                notes="sqrt(dot(x, x)): no scaling, float16 dot accumulates in float32")
+def l2norm_numpy(dev, x):
+    return np.linalg.norm(x)
+
+
+@implementation("l2norm", "torch", accumulation=acc16)
+def l2norm_torch(dev, x):
+    return dev.torch.linalg.vector_norm(x)
+
+
+@implementation("l2norm", "cupy", accumulation=acc16)
+def l2norm_cupy(dev, x):
+    with dev.ctx():
+        return dev.cp.linalg.norm(x)
+
+
+@implementation("l2norm", "opencl")
+def l2norm_opencl(dev, x):
+    import pyopencl as cl
+
+    prg = dev.compile("l2norm.cl", dtype=str(x.dtype))
+    local = cl_local(dev)
+    groups = n_groups(x.size, local)
+    scratch = cl.LocalMemory(local * x.dtype.itemsize)
+    n = np.int32(x.size)
+    partial = dev.empty((groups,), x.dtype)
+    maxabs = dev.empty((1,), x.dtype)
+    dev.launch(prg.maxabs_partial, (groups * local,), (local,), n, x.data, partial.data, scratch)
+    dev.launch(prg.maxabs_partial, (local,), (local,), np.int32(groups), partial.data, maxabs.data, scratch)
+    dev.launch(prg.sumsq_partial, (groups * local,), (local,), n, x.data, maxabs.data, partial.data, scratch)
+    out = dev.empty((1,), x.dtype)
+    dev.launch(prg.sum_finalize, (local,), (local,), np.int32(groups), partial.data, maxabs.data, out.data,
+               scratch)
+    return out.reshape(())
+
+
+@array_api_implementation("l2norm")
+def l2norm_xp(xp, x):
+    return xp.linalg.vector_norm(x)
