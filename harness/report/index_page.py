@@ -1,0 +1,226 @@
+"""The index page: machines and runs, the kernel × backend heatmaps of speed and error,
+and links to every kernel page."""
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter, defaultdict
+from typing import Any
+
+from .data import (ResultSet, baseline_times, group, impl_label, is_failure, is_ok, latest, num)
+from .html import (Figures, esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, page_file, table)
+from .style import ERROR_SCALE, ERROR_ZMAX, ERROR_ZMIN, SPEED_SCALE
+
+
+def _gib(v: Any) -> str:
+    n = num(v)
+    return "–" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def _devices_text(machine: dict[str, Any]) -> str:
+    devs = machine.get("devices") if isinstance(machine, dict) else None
+    if not isinstance(devs, dict):
+        return ""
+    out = []
+    for backend, lst in devs.items():
+        for d in lst if isinstance(lst, list) else []:
+            if isinstance(d, dict):
+                out.append(f"{backend}: {d.get('device', '')}")
+    return "; ".join(out)
+
+
+def machines_section(rs: ResultSet) -> str:
+    info = rs.machine_info()
+    by_machine = group(rs.records, "machine_id")
+    runs_by_machine: dict[str, list] = defaultdict(list)
+    for run in rs.runs:
+        runs_by_machine[str(run.header.get("machine_id"))].append(run)
+    rows = []
+    for mid in rs.machines:
+        m = info.get(mid, {})
+        recs = by_machine.get((mid,), [])
+        runs = runs_by_machine.get(mid, [])
+        commits = sorted({str(r.get("commit"))[:8] for r in recs if r.get("commit")})
+        last = max((str(r.header.get("started") or "") for r in runs), default="")
+        gpus = ", ".join(str(g.get("name")) for g in (m.get("gpus") or []) if isinstance(g, dict)) or "none"
+        cores = f"{m.get('cores_physical', '?')} phys / {m.get('cores_logical', '?')} logical"
+        libs = m.get("libraries") if isinstance(m.get("libraries"), dict) else {}
+        libtxt = ", ".join(f"{k} {v}" for k, v in libs.items() if k in ("numpy", "torch", "pyopencl", "cupy-cuda12x", "cupy"))
+        n_ok = sum(1 for r in recs if r["status"] == "ok")
+        rows.append(([esc(mid), esc(m.get("cpu", "")), esc(cores), esc(_gib(m.get("memory_bytes"))), esc(m.get("os", "")),
+                      esc(gpus), f'<span class="mono">{esc(_devices_text(m))}</span>', esc(libtxt),
+                      str(len(runs)), f"{len(recs)} ({n_ok} ok)", esc(last), esc(", ".join(commits))],
+                     filter_attrs(machine=mid)))
+    t = table(["machine", "CPU", "cores", "memory", "OS", "GPUs", "devices", "libraries", "runs", "records",
+               "last run", "commits"], rows)
+    run_rows = []
+    for run in sorted(rs.runs, key=lambda r: str(r.header.get("started") or ""), reverse=True):
+        h = run.header
+        run_rows.append(([esc(h.get("run_id")), esc(h.get("machine_id")), esc(str(h.get("commit") or "")[:12]),
+                          esc(h.get("started")), esc(h.get("preset", "")), str(run.n_records),
+                          f'<span class="mono">{esc(os.path.basename(run.path))}</span>'],
+                         filter_attrs(machine=str(h.get("machine_id")))))
+    runs = table(["run", "machine", "commit", "started", "preset", "records", "file"], run_rows)
+    return (f"<h2>Machines</h2>{t}<details><summary>{len(rs.runs)} run(s)</summary>{runs}</details>")
+
+
+def _largest_common(per_size: dict[int, float]) -> int | None:
+    return max(per_size) if per_size else None
+
+
+def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> str:
+    base = baseline_times(recs)
+    panels = []
+    for (mid, dtype), rows in sorted(group(recs, "machine_id", "dtype").items()):
+        kernels = sorted({r["kernel"] for r in rows})
+        labels = sorted({impl_label(r) for r in rows if r["status"] != "skipped"},
+                        key=lambda s: (not s.startswith("numpy"), s))
+        if not kernels or not labels:
+            continue
+        z, text, hover = [], [], []
+        for k in kernels:
+            zr, tr, hr = [], [], []
+            for lab in labels:
+                cases = [r for r in rows if r["kernel"] == k and impl_label(r) == lab]
+                ratios = {}
+                for r in cases:
+                    b = base.get((mid, k, dtype, r["size"]))
+                    if is_ok(r) and b:
+                        ratios[r["size"]] = min(ratios.get(r["size"], math.inf), float(r["time_median_s"])) / b
+                fails = [r for r in cases if is_failure(r)]
+                if ratios:
+                    n = _largest_common(ratios)
+                    speedup = 1 / ratios[n]
+                    zr.append(math.log10(speedup))
+                    tr.append(f"{speedup:.2g}×" + (" ⚠" if fails else ""))
+                    per = "<br>".join(f"n={fmt_size(s)}: {1 / q:.3g}×" for s, q in sorted(ratios.items()))
+                    hr.append(f"{esc(k)} · {esc(lab)}<br>speed vs NumPy (n={fmt_size(n)}): {speedup:.3g}×<br>{per}"
+                              + (f"<br>{len(fails)} failed case(s)" if fails else ""))
+                elif fails:
+                    zr.append(None)
+                    tr.append(f"FAIL: {esc(fails[0]['status'])}")
+                    hr.append(f"{esc(k)} · {esc(lab)}: {esc(fails[0]['status'])}: {esc(str(fails[0].get('message', ''))[:120])}")
+                else:
+                    zr.append(None)
+                    tr.append("")
+                    hr.append(f"{esc(k)} · {esc(lab)}: not measured")
+            z.append(zr)
+            text.append(tr)
+            hover.append(hr)
+        fig = {"data": [{
+            "type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": z,
+            "text": text, "texttemplate": "%{text}", "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
+            "colorscale": SPEED_SCALE, "zmin": -1, "zmax": 1, "xgap": 2, "ygap": 2,
+            "colorbar": {"title": {"text": "speed vs NumPy"}, "tickvals": [-1, -0.5, 0, 0.5, 1],
+                         "ticktext": ["10× slower", "3× slower", "same", "3× faster", "10× faster"]},
+            "meta": {"axes": {"x": [{"backend": l.split(":")[0]} for l in labels], "y": [None] * len(kernels)}},
+        }], "layout": {"title": {"text": f"{esc(mid)} · {esc(dtype)}: speed relative to NumPy (largest size)", "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+                       "margin": {"l": 110, "r": 20, "t": 50, "b": 80}, "xaxis": {"side": "bottom"},
+                       "yaxis": {"autorange": "reversed"}}}
+        panels.append(f'<div class="panel" {filter_attrs(machine=mid, dtype=dtype)}>'
+                      f'{figs.add(fig, height=120 + 45 * len(kernels))}</div>')
+    return ('<h2>Speed relative to NumPy</h2><p class="lead">NumPy time ÷ backend time on the same machine, dtype and '
+            'size, at the largest size both measured (hover for every size). Blue: faster than NumPy; red: slower. '
+            '⚠ marks a backend with failed cases.</p>'
+            f'<div class="grid">{"".join(panels)}</div>')
+
+
+def error_heatmaps(recs: list[dict[str, Any]], figs: Figures) -> str:
+    panels = []
+    for (mid, dtype), rows in sorted(group(recs, "machine_id", "dtype").items()):
+        kernels = sorted({r["kernel"] for r in rows})
+        labels = sorted({impl_label(r) for r in rows if r["status"] != "skipped"},
+                        key=lambda s: (not s.startswith("numpy"), s))
+        if not kernels or not labels:
+            continue
+        z, text, hover = [], [], []
+        for k in kernels:
+            zr, tr, hr = [], [], []
+            for lab in labels:
+                cases = [r for r in rows if r["kernel"] == k and impl_label(r) == lab]
+                fails = [r for r in cases if is_failure(r)]
+                ratios = [(num(r.get("error_ratio")), r) for r in cases if r["status"] == "ok"]
+                ratios = [(q, r) for q, r in ratios if q is not None]
+                if fails:
+                    zr.append(ERROR_ZMAX)
+                    tr.append(f"FAIL {esc(fails[0]['status'])}")
+                    hr.append(f"{esc(k)} · {esc(lab)}: {len(fails)} failed: {esc(fails[0]['status'])} "
+                              f"(n={fmt_size(fails[0]['size'])}): {esc(str(fails[0].get('message', ''))[:120])}")
+                elif ratios:
+                    worst, wr = max(ratios, key=lambda t: t[0])
+                    zr.append(max(ERROR_ZMIN, min(ERROR_ZMAX, math.log10(worst))) if worst > 0 else ERROR_ZMIN)
+                    over = worst > 1
+                    tr.append(("✗ " if over else "") + (f"{worst:.2g}" if worst > 0 else "0"))
+                    per = "<br>".join(f"n={fmt_size(r['size'])}: {q:.3g}" for q, r in sorted(ratios, key=lambda t: t[1]["size"]))
+                    hr.append(f"{esc(k)} · {esc(lab)}<br>worst error/bound: {worst:.3g} (n={fmt_size(wr['size'])})<br>{per}")
+                else:
+                    zr.append(None)
+                    tr.append("")
+                    hr.append(f"{esc(k)} · {esc(lab)}: not measured")
+            z.append(zr)
+            text.append(tr)
+            hover.append(hr)
+        fig = {"data": [{
+            "type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": z, "text": text,
+            "texttemplate": "%{text}", "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
+            "colorscale": ERROR_SCALE, "zmin": ERROR_ZMIN, "zmax": ERROR_ZMAX, "xgap": 2, "ygap": 2,
+            "colorbar": {"title": {"text": "error / bound"}, "tickvals": [-3, -2, -1, 0, 1],
+                         "ticktext": ["0.001", "0.01", "0.1", "1 (bound)", "≥10 / fail"]},
+            "meta": {"axes": {"x": [{"backend": l.split(":")[0]} for l in labels], "y": [None] * len(kernels)}},
+        }], "layout": {"title": {"text": f"{esc(mid)} · {esc(dtype)}: worst error ÷ theoretical bound", "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+                       "margin": {"l": 110, "r": 20, "t": 50, "b": 80}, "yaxis": {"autorange": "reversed"}}}
+        panels.append(f'<div class="panel" {filter_attrs(machine=mid, dtype=dtype)}>'
+                      f'{figs.add(fig, height=120 + 45 * len(kernels))}</div>')
+    return ('<h2>Numerical divergence: error relative to the bound</h2><p class="lead">The worst '
+            '<code>error_ratio</code> (measured error ÷ theoretical bound) over all sizes. Green: well inside the bound; '
+            'red with ✗: over it; FAIL: the case errored, produced NaN, invalid output, ran out of memory or timed out.</p>'
+            f'<div class="grid">{"".join(panels)}</div>')
+
+
+def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
+    items = []
+    by_kernel = group(recs, "kernel")
+    for k in rs.kernels:
+        rows = by_kernel.get((k,), [])
+        st = Counter(r["status"] for r in rows)
+        over = sum(1 for r in rows if r["status"] == "ok" and r.get("accuracy_ok") is False)
+        fails = sum(v for s, v in st.items() if s not in ("ok", "skipped"))
+        labels = sorted({impl_label(r) for r in rows if r["status"] == "ok"})
+        badges = (f'<span class="badge good">{st.get("ok", 0)} ok</span>'
+                  + (f'<span class="badge bad">{fails} failed</span>' if fails else "")
+                  + (f'<span class="badge bad">{over} over bound</span>' if over else "")
+                  + (f'<span class="badge">{st["skipped"]} skipped</span>' if st.get("skipped") else ""))
+        base = baseline_times(rows)
+        fastest = []
+        for (mid, dtype), cases in sorted(group([r for r in rows if is_ok(r)], "machine_id", "dtype").items()):
+            n = max(r["size"] for r in cases)
+            best = min((r for r in cases if r["size"] == n), key=lambda r: float(r["time_median_s"]))
+            b = base.get((mid, k, dtype, n))
+            sp = f" ({b / float(best['time_median_s']):.2g}× NumPy)" if b else ""
+            where = f" @{mid}" if len(rs.machines) > 1 else ""
+            fastest.append(f'<span {filter_attrs(machine=mid, dtype=dtype)}>{esc(dtype)}{esc(where)}, n={fmt_size(n)}: '
+                           f'<b>{esc(impl_label(best))}</b>{sp}<br></span>')
+        items.append(f'<li><a href="{esc(page_file(k))}">{esc(k)}</a> {badges}'
+                     f'<br><span class="muted">{esc(", ".join(labels))}</span>'
+                     f'<br><span class="fastest">fastest at the largest size:<br>{"".join(fastest)}</span></li>')
+    return f'<h2>Kernels</h2><ul class="kernels">{"".join(items)}</ul>'
+
+
+def build_index(rs: ResultSet) -> str:
+    figs = Figures()
+    recs = latest(rs.records)
+    st = Counter(r["status"] for r in recs)
+    over = sum(1 for r in recs if r["status"] == "ok" and r.get("accuracy_ok") is False)
+    fails = sum(v for s, v in st.items() if s not in ("ok", "skipped"))
+    summary = (f'<p class="lead">{len(rs.records)} records ({len(recs)} distinct cases per machine) from {len(rs.runs)} '
+               f'run(s) on {len(rs.machines)} machine(s), {len(rs.kernels)} kernel(s): {st.get("ok", 0)} measured, '
+               f'<span class="{"bad" if fails else "good"}">{fails} failed</span>, '
+               f'<span class="{"bad" if over else "good"}">{over} over their error bound</span>, '
+               f'{st.get("skipped", 0)} skipped. </p>')
+    warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in rs.warnings)
+    body = (f"<h1>Kernel benchmarks: speed and numerical divergence</h1>{summary}{warn}"
+            + kernel_list(rs, recs) + speed_heatmaps(rs, recs, figs) + error_heatmaps(recs, figs)
+            + machines_section(rs))
+    values = {"backend": {r["backend"] for r in recs},
+              "dtype": {r["dtype"] for r in recs}, "machine": set(rs.machines)}
+    return page("kernel-harness report", body, figs, filters=filter_bar(values))
