@@ -1,0 +1,63 @@
+// Row-wise softmax, max-subtracted, one work-group per row. Each work-item strides
+// over the row's columns; the row maximum and the sum of exponentials are work-group
+// tree reductions in local memory. The group size need not be a power of two, nor
+// divide the row length.
+#ifdef REAL_IS_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+#ifdef REAL_IS_HALF
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+inline int tree_top(void)
+{
+    int p = 1;
+    while (p * 2 <= (int)get_local_size(0)) p *= 2;
+    return p;
+}
+
+// Reduce scratch[0..lsize) into scratch[0] (max if is_max, else sum).
+inline void tree_reduce(__local REAL *scratch, const int is_max)
+{
+    const int lid = get_local_id(0);
+    const int p = tree_top();
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid >= p)
+        scratch[lid - p] = is_max ? fmax(scratch[lid - p], scratch[lid]) : scratch[lid - p] + scratch[lid];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = p / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            scratch[lid] = is_max ? fmax(scratch[lid], scratch[lid + s]) : scratch[lid] + scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+__kernel void softmax_rows(const int cols, __global const REAL *x, __global REAL *out,
+                           __local REAL *scratch)
+{
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    __global const REAL *xr = x + (long)get_group_id(0) * cols;
+    __global REAL *yr = out + (long)get_group_id(0) * cols;
+
+    REAL m = -INFINITY;
+    for (int j = lid; j < cols; j += lsize)
+        m = fmax(m, xr[j]);
+    scratch[lid] = m;
+    tree_reduce(scratch, 1);
+    m = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);  // everyone has read the max before scratch is reused
+
+    REAL s = 0;
+    for (int j = lid; j < cols; j += lsize) {
+        const REAL e = exp(xr[j] - m);
+        yr[j] = e;
+        s += e;
+    }
+    scratch[lid] = s;
+    tree_reduce(scratch, 0);
+    s = scratch[0];
+
+    for (int j = lid; j < cols; j += lsize)  // each item rescales only what it wrote
+        yr[j] = yr[j] / s;
+}

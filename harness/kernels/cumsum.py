@@ -1,0 +1,134 @@
+"""cumsum: inclusive prefix sums sₖ = x₁ + … + xₖ. Size: the length n of the vector.
+
+Every output is a sum, so its error grows with its position: whatever the order
+(sequential, or the tree of a parallel scan), |ŝₖ − sₖ| ≤ γ_{k−1}Σ_{i≤k}|xᵢ| (Higham
+2002, §4.2 (4.4)). Inputs are U(0,1), so Σ|xᵢ| = sₖ and the bound at position k is
+γ_{k−1}. rel_error is the error at the end of the array, |ŝₙ − sₙ|/|sₙ| (bound
+γ_{n−1}, slope 1); ErrorModel.evaluate also returns the error along the array as a
+profile: the relative error at ~20 log-spaced positions, with the bound there.
+The reference is exact (fixed-point limbs, see _maps_common.exact_cumsum), so float64
+cases are judged against the correctly rounded prefix sums.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+
+from ..accuracy import ErrorModel, gamma
+from ..registry import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
+from ._common import wg_size
+from ._maps_common import REF_ROUNDING, exact_cumsum, log_checkpoints
+from .sum import acc_torch
+
+SCAN_K = 4  # elements per work-item in a scan tile
+
+
+def generate(n, rng):
+    return {"x": rng.uniform(0.0, 1.0, n)}
+
+
+def reference(inp, dtype):
+    return exact_cumsum(inp["x"])
+
+
+def _rel(err, ref):
+    den = np.abs(ref)
+    return np.where(den > 0, err / np.where(den > 0, den, 1.0), err)
+
+
+def position_bound(abs_prefix: np.ndarray, ref: np.ndarray, positions: np.ndarray, u: float) -> np.ndarray:
+    """γ_{k−1}Σ_{i≤k}|xᵢ|/|sₖ| at 1-based positions k, plus the reference's own rounding."""
+    g = np.array([gamma(max(int(k) - 1, 0), u) for k in positions])
+    cond = _rel(abs_prefix[positions - 1], ref[positions - 1])
+    return g * cond + REF_ROUNDING
+
+
+def bound(c):
+    n = c.reference.size
+    if n == 0:
+        return 0.0
+    abs_prefix = exact_cumsum(np.abs(c.inputs["x"]))
+    return float(position_bound(abs_prefix, c.reference, np.array([n]), c.u)[0])
+
+
+def evaluate(out, ref, c):
+    out = np.asarray(out, np.float64).ravel()
+    ref = np.asarray(ref, np.float64).ravel()
+    if ref.size == 0:
+        return {"rel_error": 0.0}
+    err = _rel(np.abs(out - ref), ref)
+    pos = log_checkpoints(ref.size, 20)
+    abs_prefix = exact_cumsum(np.abs(c.inputs["x"]))
+    profile = {"x_label": "position", "x": pos.tolist(), "error": err[pos - 1].tolist(),
+               "bound": position_bound(abs_prefix, ref, pos, c.u).tolist()}
+    return {"rel_error": float(err[-1]), "max_position_error": float(np.max(err)), "profile": profile}
+
+
+SPEC = register_kernel(KernelSpec(
+    name="cumsum",
+    description="inclusive prefix sum of a vector of length n",
+    size_meaning="length of the vector",
+    generate=generate,
+    reference=reference,
+    flops=lambda n: float(n),
+    bytes_moved=lambda n, b: 2.0 * n * b,
+    error_model=ErrorModel(
+        metric="end_relative", bound=bound, growth_slope=1.0, evaluate=evaluate,
+        source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
+               "rel_error is the end of the array (k = n), the profile gives every checkpoint k"),
+    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
+           "test": (1, 7, 1000, 1025, 4097)},
+    category="reduction",
+    input_distribution="x ~ U(0,1) (condition number 1 at every position)",
+))
+
+
+@implementation("cumsum", "numpy", notes="sequential np.add.accumulate in the data dtype")
+def cumsum_numpy(dev, x):
+    return np.cumsum(x)
+
+
+@implementation("cumsum", "torch", accumulation=acc_torch)
+def cumsum_torch(dev, x):
+    return dev.torch.cumsum(x, 0)
+
+
+@implementation("cumsum", "cupy")
+def cumsum_cupy(dev, x):
+    with dev.ctx():
+        return dev.cp.cumsum(x)
+
+
+def _scan_opencl(dev, prg, x, n: int, local: int):
+    """Scan tiles, scan the tile totals recursively, add them back."""
+    import pyopencl as cl
+
+    tile = local * SCAN_K
+    groups = -(-n // tile)
+    out = dev.empty((n,), x.dtype)
+    sums = dev.empty((groups,), x.dtype)
+    item = x.dtype.itemsize
+    dev.launch(prg.scan_blocks, (groups * local,), (local,), np.int32(n), np.int32(SCAN_K), x.data, out.data,
+               sums.data, cl.LocalMemory(tile * item), cl.LocalMemory(local * item))
+    if groups > 1:
+        scanned = _scan_opencl(dev, prg, sums, groups, local)
+        dev.launch(prg.add_back, (n,), (local,), np.int32(n), np.int32(tile), out.data, scanned.data)
+    return out
+
+
+@implementation("cumsum", "opencl")
+def cumsum_opencl(dev, x):
+    prg = dev.compile("cumsum.cl", dtype=str(x.dtype))
+    local = wg_size(dev)
+    # the tile and the chunk totals must fit in local memory (half of it, to be safe)
+    fit = int(dev.device.local_mem_size) // (2 * (SCAN_K + 1) * x.dtype.itemsize)
+    local = max(1, min(local, fit))
+    if x.size == 0:
+        return dev.empty((0,), x.dtype)
+    return _scan_opencl(dev, prg, x, x.size, local)
+
+
+@array_api_implementation("cumsum")
+def cumsum_xp(xp, x):
+    return xp.cumulative_sum(x)
