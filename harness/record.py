@@ -18,9 +18,30 @@ Further fields: run_id, out_dtype, loops, timer, timer_overhead_s, h2d_s, d2h_s,
   metric, source, growth_slope), input_distribution, profile (dict: error along
   iterations or positions), device_meta (dict), peak_rss_bytes.
 
+Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
+  peak_rss_bytes        peak resident memory of the process that ran the case, during
+                        the case only. Workers are reused, and ru_maxrss never goes down,
+                        so on Linux the kernel's high-water mark is reset before each case
+                        (/proc/self/clear_refs "5") and VmHWM read after it; elsewhere a
+                        thread samples the RSS every millisecond.
+  rss_before_bytes      resident memory when the case started (imports, cached inputs).
+  peak_rss_delta_bytes  peak_rss_bytes - rss_before_bytes: what the case itself added.
+  peak_rss_method       "vmhwm" (exact) or "sampled" (may miss spikes under 1 ms).
+  peak_device_bytes     torch CUDA devices only: the caching allocator's peak for the case.
+  mem_estimate_bytes    what the case should hold, from the cost model before anything is
+                        allocated: 2*bytes_moved(size, itemsize) + bytes_moved(size, 8)
+                        (inputs and outputs on host and device, float64 exact inputs and
+                        reference); `harness run --max-memory` skips cases above it.
+  inputs_sha256         sha256 of the host inputs (names, dtypes, shapes, bytes): equal for
+                        every backend and every run with the same kernel, size, dtype, seed.
+  case_wall_s           wall time of the whole case (inputs to record), for sizing --timeout.
+  worker_pid            process that ran the case; isolation: "worker" when isolated.
+
 status: "ok" (measured; accuracy may still have failed: see accuracy_ok),
   "skipped" (could not run here; the reason is in message), or a failure:
-  "error", "nan", "invalid", "oom", "timeout", "crashed".
+  "error", "nan", "invalid", "oom", "timeout" (no record within the per-case
+  timeout; the worker was killed), "crashed" (the worker process died: segfault,
+  abort; the signal is in message).
 Times are seconds per call; errors are dimensionless (error_ratio = rel_error /
 error_bound, ≤ 1 within the theoretical bound). NaN and Inf are stored as null
 or as the strings "inf"/"-inf" (JSON has no infinities).

@@ -4,11 +4,18 @@ take each case along the data path and turn it into one record.
 inputs (seeded, rounded) → device → timed calls → host → accuracy → record.
 Nothing here is backend-specific; a case that cannot run becomes a `skipped`
 record with the reason, and a case that fails becomes a record with its failure
-status and message. Neither stops the sweep.
+status and message. Neither stops the sweep. `run_cases(..., isolate=True)` runs
+each case in a spawned worker process (harness/worker.py), so that a segfault or a
+hang becomes a `crashed` or `timeout` record instead of the end of the sweep.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +68,7 @@ class RunContext:
     save_arrays: Path | None = None
     _inputs_key: tuple | None = None
     _inputs: tuple[HostInputs, np.ndarray] | None = None
+    _inputs_sha256: str | None = None
 
     def device(self, backend: str, name: str) -> Device:
         for d in self.registry.backend(backend).devices():
@@ -74,17 +82,67 @@ class RunContext:
         key = (spec.name, size, dtype, self.seed)
         if key != self._inputs_key:
             self._inputs = None  # free the previous arrays before making new ones
+            self._inputs_key = None
             inputs = spec.make_inputs(size, dtype, self.seed)
             self._inputs = (inputs, spec.reference_for(inputs))
+            self._inputs_sha256 = inputs_sha256(inputs)
             self._inputs_key = key
         assert self._inputs is not None
         return self._inputs
 
+    def inputs_digest(self, spec: KernelSpec, size: int, dtype: str) -> str:
+        """sha256 of the host inputs every backend receives (see `inputs_sha256`)."""
+        self.inputs_and_reference(spec, size, dtype)
+        assert self._inputs_sha256 is not None
+        return self._inputs_sha256
+
+
+def inputs_sha256(inputs: HostInputs) -> str:
+    """Digest of the exact bits (name, dtype, shape, bytes) of a case's host inputs: equal
+    digests across backends and runs show that every one was judged on the same data."""
+    h = hashlib.sha256()
+    for name in sorted(inputs.values):
+        v = inputs.values[name]
+        h.update(name.encode() + b"\0")
+        if isinstance(v, np.ndarray):
+            arr = np.ascontiguousarray(v)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        else:
+            h.update(f"{type(v).__name__}:{v!r}".encode())
+    return h.hexdigest()
+
+
+def memory_estimate(spec: KernelSpec, size: int, dtype: str) -> int:
+    """Bytes a case holds at once, from the cost model alone (nothing is allocated).
+
+    `bytes_moved(size, itemsize)` counts the inputs and outputs in the case dtype. A case
+    holds them twice (host arrays, and their device copies: separate memory even on a
+    CPU device), plus the float64 exact inputs and reference, `bytes_moved(size, 8)`.
+    """
+    try:
+        data = float(spec.bytes_moved(size, itemsize(dtype)))
+        wide = float(spec.bytes_moved(size, 8))
+    except Exception:
+        return 0
+    return int(2 * data + wide)
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n} B"
+
 
 def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dtypes: Sequence[str],
          sizes: Sequence[int] | None, preset: str = "quick",
-         impls: Sequence[str] | None = None) -> list[Case | Skip]:
-    """The grid of cases, ordered so that cases sharing inputs are adjacent."""
+         impls: Sequence[str] | None = None, max_memory: int | None = None) -> list[Case | Skip]:
+    """The grid of cases, ordered so that cases sharing inputs are adjacent.
+
+    With `max_memory` (bytes), a case whose `memory_estimate` exceeds it is planned as a
+    Skip, so its inputs are never allocated."""
     out: list[Case | Skip] = []
     devices: dict[str, list[Device] | str] = {}
     for b in backends:
@@ -106,6 +164,11 @@ def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dt
                         for dev in devs:
                             case = Case(k, impl.name, b, dev.name, dtype, size)
                             reason = _unsupported(spec, impl, dev, dtype, size)
+                            if not reason and max_memory:
+                                need = memory_estimate(spec, size, dtype)
+                                if need > max_memory:
+                                    reason = (f"needs about {format_bytes(need)} for inputs, outputs and "
+                                              f"reference, over --max-memory {format_bytes(max_memory)}")
                             out.append(Skip(case, reason) if reason else case)
     return out
 
@@ -122,9 +185,43 @@ def _unsupported(spec: KernelSpec, impl: Implementation, dev: Device, dtype: str
 
 def skipped_record(skip: Skip, ctx: RunContext) -> dict[str, Any]:
     c = skip.case
-    return new_record(case_id=c.case_id, kernel=c.kernel, impl=c.impl, backend=c.backend, device=c.device,
-                      dtype=c.dtype, size=c.size, status="skipped", message=skip.reason, seed=ctx.seed,
-                      machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+    rec = new_record(case_id=c.case_id, kernel=c.kernel, impl=c.impl, backend=c.backend, device=c.device,
+                     dtype=c.dtype, size=c.size, status="skipped", message=skip.reason, seed=ctx.seed,
+                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+    spec = ctx.registry.kernels.get(c.kernel)
+    if spec is not None:
+        rec["mem_estimate_bytes"] = memory_estimate(spec, c.size, c.dtype)
+    return rec
+
+
+def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
+    """The fields of a case known before it runs (identity, cost model, error model)."""
+    reg = ctx.registry
+    spec = reg.kernels[case.kernel]
+    impl = reg.impls[(case.kernel, case.backend, case.impl)]
+    dtype, size = case.dtype, case.size
+    return new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
+                      device=case.device, dtype=dtype, out_dtype=spec.output_dtype(dtype), size=size,
+                      seed=ctx.seed, machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
+                      u=unit_roundoff(dtype), flops=float(spec.flops(size)),
+                      bytes=float(spec.bytes_moved(size, itemsize(dtype))),
+                      mem_estimate_bytes=memory_estimate(spec, size, dtype),
+                      accumulation_dtype=impl.accumulation_dtype(dtype, case.device),
+                      input_distribution=spec.input_distribution,
+                      error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
+                                   "growth_slope": spec.error_model.growth_slope})
+
+
+def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> dict[str, Any]:
+    """A record for a case that produced none itself (its worker crashed or hung)."""
+    try:
+        rec = base_record(case, ctx)
+    except Exception:  # a case unknown to this registry still gets its row
+        rec = new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
+                         device=case.device, dtype=case.dtype, size=case.size, seed=ctx.seed,
+                         machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+    rec.update(status=status, message=message[:2000])
+    return rec
 
 
 def _expected(ref: Any, out_dtype: str) -> list[tuple[tuple[int, ...], np.dtype]]:
@@ -155,24 +252,29 @@ def failure_status(exc: BaseException) -> str:
 
 
 def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:
-    """Take one case along the whole data path; never raises for a kernel's fault."""
+    """Take one case along the whole data path; never raises for a kernel's fault.
+
+    Also records the memory the case used (`PeakMemory`) and its wall time."""
+    rec = base_record(case, ctx)
+    t0 = time.perf_counter()
+    with PeakMemory(case) as mem:
+        _execute(case, ctx, rec)
+    rec.update(mem.fields())
+    rec["case_wall_s"] = time.perf_counter() - t0
+    rec["worker_pid"] = os.getpid()
+    return rec
+
+
+def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
     reg = ctx.registry
     spec = reg.kernels[case.kernel]
     impl = reg.impls[(case.kernel, case.backend, case.impl)]
     dtype, size = case.dtype, case.size
     out_dtype = spec.output_dtype(dtype)
-    rec = new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
-                     device=case.device, dtype=dtype, out_dtype=out_dtype, size=size, seed=ctx.seed,
-                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
-                     u=unit_roundoff(dtype), flops=float(spec.flops(size)),
-                     bytes=float(spec.bytes_moved(size, itemsize(dtype))),
-                     accumulation_dtype=impl.accumulation_dtype(dtype, case.device),
-                     input_distribution=spec.input_distribution,
-                     error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
-                                  "growth_slope": spec.error_model.growth_slope})
     stage = "inputs"
     try:
         inputs, ref = ctx.inputs_and_reference(spec, size, dtype)
+        rec["inputs_sha256"] = ctx.inputs_digest(spec, size, dtype)
         stage = "device"
         device = ctx.device(case.backend, case.device)
         rec["threads"] = device.threads()
@@ -203,7 +305,7 @@ def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:
         problem = _validate(out_host, ref, out_dtype)
         if problem:
             rec.update(status="invalid", message=problem)
-            return rec
+            return
         rec["output_sha256"] = output_sha256(out_host)
         rec["deterministic"] = rec["output_sha256"] == output_sha256(again)
         bctx = BoundContext(size=size, dtype=dtype, u=unit_roundoff(dtype), inputs=inputs.exact, reference=ref)
@@ -225,21 +327,140 @@ def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         rec.update(status=failure_status(exc), message=f"{stage}: {type(exc).__name__}: {exc}{where}"[:2000])
-    return rec
 
 
 def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.values.items()})
+    # allow_pickle=False: only plain numeric arrays are written, so they load without unpickling.
+    np.savez(folder / "inputs.npz", allow_pickle=False, **{k: np.asarray(v) for k, v in inputs.values.items()})
     outs = out if isinstance(out, (tuple, list)) else (out,)
     refs = ref if isinstance(ref, (tuple, list)) else (ref,)
-    np.save(folder / "output.npy", outs[0] if len(outs) == 1 else np.concatenate([np.ravel(o).astype(np.float64) for o in outs]))
-    np.save(folder / "reference.npy", refs[0] if len(refs) == 1 else np.concatenate([np.ravel(r).astype(np.float64) for r in refs]))
+    np.save(folder / "output.npy", outs[0] if len(outs) == 1 else
+            np.concatenate([np.ravel(o).astype(np.float64) for o in outs]), allow_pickle=False)
+    np.save(folder / "reference.npy", refs[0] if len(refs) == 1 else
+            np.concatenate([np.ravel(r).astype(np.float64) for r in refs]), allow_pickle=False)
 
 
 def run_cases(planned: Iterable[Case | Skip], ctx: RunContext,
-              on_record: Callable[[dict[str, Any]], None]) -> None:
-    """Execute the plan in order, handing each record to `on_record` as soon as it exists."""
-    for item in planned:
-        rec = skipped_record(item, ctx) if isinstance(item, Skip) else execute_case(item, ctx)
-        on_record(rec)
+              on_record: Callable[[dict[str, Any]], None], isolate: bool = False,
+              timeout_s: float | None = None, supervisor: Any = None) -> None:
+    """Execute the plan in order, handing each record to `on_record` as soon as it exists.
+
+    isolate: run cases in a spawned worker process (reused while healthy) with a
+    per-case `timeout_s`; `supervisor` is an already started `worker.CaseSupervisor`.
+    """
+    if not isolate and supervisor is None:
+        for item in planned:
+            rec = skipped_record(item, ctx) if isinstance(item, Skip) else execute_case(item, ctx)
+            on_record(rec)
+        return
+    from .worker import CaseSupervisor
+
+    own = supervisor is None
+    sup = supervisor or CaseSupervisor(ctx, timeout_s=timeout_s)
+    try:
+        for item in planned:
+            on_record(skipped_record(item, ctx) if isinstance(item, Skip) else sup.run(item))
+    finally:
+        if own:
+            sup.close()
+
+
+def _read_vm_kib(field_name: str) -> int | None:
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(field_name.encode() + b":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0: clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakMemory:
+    """Peak resident memory of this process while one case runs.
+
+    ru_maxrss never goes down, so in a reused worker it would report the largest case
+    so far. On Linux the kernel's own high-water mark (VmHWM) is reset before the case
+    and read after it: exact, and per case. Elsewhere a thread samples the RSS every
+    millisecond (may miss spikes shorter than that). On a torch CUDA device the
+    allocator's peak (reset before the case) is recorded as device memory.
+    """
+
+    def __init__(self, case: Case | None = None):
+        self.case = case
+        self.method: str | None = None
+        self.before: int | None = None
+        self.peak: int | None = None
+        self.device_peak: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._torch_cuda = None
+
+    def __enter__(self) -> "PeakMemory":
+        self.before = _read_vm_kib("VmRSS")
+        if self.before is not None and _reset_hwm() and _read_vm_kib("VmHWM") is not None:
+            self.method = "vmhwm"
+        else:
+            try:
+                import psutil
+
+                proc = psutil.Process()
+                self.before = proc.memory_info().rss
+                self.peak = self.before
+                self.method = "sampled"
+
+                def sample():
+                    while not self._stop.wait(0.001):
+                        self.peak = max(self.peak or 0, proc.memory_info().rss)
+
+                self._thread = threading.Thread(target=sample, daemon=True)
+                self._thread.start()
+            except Exception:
+                self.method = None
+        c = self.case
+        if c is not None and c.backend == "torch" and c.device.startswith("cuda") and "torch" in sys.modules:
+            try:
+                tc = sys.modules["torch"].cuda
+                tc.reset_peak_memory_stats(c.device)
+                self._torch_cuda = tc
+            except Exception:
+                self._torch_cuda = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.method == "vmhwm":
+            self.peak = _read_vm_kib("VmHWM")
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            try:
+                import psutil
+
+                self.peak = max(self.peak or 0, psutil.Process().memory_info().rss)
+            except Exception:
+                pass
+        if self._torch_cuda is not None and self.case is not None:
+            try:
+                self.device_peak = int(self._torch_cuda.max_memory_allocated(self.case.device))
+            except Exception:
+                self.device_peak = None
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"peak_rss_bytes": self.peak, "rss_before_bytes": self.before,
+                               "peak_rss_delta_bytes": (self.peak - self.before)
+                               if self.peak is not None and self.before is not None else None,
+                               "peak_rss_method": self.method}
+        if self.device_peak is not None:
+            out["peak_device_bytes"] = self.device_peak
+        return out

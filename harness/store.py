@@ -1,8 +1,15 @@
 """Storing and loading results: JSON Lines, one file per run, one folder per machine.
 
 Each record is appended, flushed and fsync'ed before the next case starts, so a run
-killed at any moment leaves every finished case loadable. Loading never unpickles;
-a truncated, corrupted or foreign file is skipped with a warning naming it.
+killed at any moment leaves every finished case loadable (at worst the last line is
+cut short, and it is skipped). Loading never unpickles: results are JSON text. A file
+that is truncated, corrupted, binary, of another schema or of an unknown schema
+version is skipped with a warning naming it; `read_run` raises `ResultsFileError`.
+
+Schema versions: a file of a newer version is refused (upgrade kernel-harness to read
+it); an older version is upgraded by the functions in `MIGRATIONS` (old version ->
+function returning the header and records one version up) or refused when there is
+none. Version 1 is the first, so `MIGRATIONS` is empty for now.
 """
 from __future__ import annotations
 
@@ -10,17 +17,56 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .record import SCHEMA, SCHEMA_VERSION, from_json_value, to_json_safe
+from .record import SCHEMA, SCHEMA_VERSION, STATUSES, from_json_value, to_json_safe
+
+#: A header line longer than this means the file is not a results file.
+MAX_HEADER_BYTES = 1 << 20
+
+#: old schema_version -> fn(header, records) -> (header, records) of version + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any], list[dict[str, Any]]],
+                               tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
 
 
 class ResultsWarning(UserWarning):
     """A results file (or a line of one) that could not be used."""
 
 
+class ResultsFileError(ValueError):
+    """A results file that cannot be read at all; the message names the file and says why."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class SchemaVersionError(ResultsFileError):
+    """A results file of a schema version this harness cannot read or migrate."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a new file's directory entry durable too (POSIX; a no-op where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class RunWriter:
-    """Appends the records of one run to results/<machine_id>/<run_id>.jsonl."""
+    """Appends the records of one run to results/<machine_id>/<run_id>.jsonl.
+
+    Given the `path` of an existing run (`harness run --resume`), it appends to it: a
+    line cut short by a kill is first terminated, so it stays one skipped line and the
+    next record starts on a line of its own.
+    """
 
     def __init__(self, out_dir: str | os.PathLike, header: dict[str, Any], path: Path | None = None):
         self.header = dict(header)
@@ -32,9 +78,19 @@ class RunWriter:
         if not self.path.exists() or self.path.stat().st_size == 0:
             head = {"kind": "header", "schema": SCHEMA, "schema_version": SCHEMA_VERSION, **self.header}
             self._append(head)
+            _fsync_dir(self.path.parent)
+        else:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                last = f.read(1)
+            if last != b"\n":
+                with open(self.path, "ab") as f:
+                    f.write(b"\n")
+                    f.flush()
+                    os.fsync(f.fileno())
 
     def _append(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(to_json_safe(obj), separators=(",", ":"), allow_nan=False)
+        line = json.dumps(to_json_safe(obj), separators=(",", ":"), allow_nan=False, default=str)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
@@ -43,41 +99,110 @@ class RunWriter:
     def write(self, record: dict[str, Any]) -> None:
         self._append({"kind": "record", **record})
 
+    def note(self, kind: str, **fields: Any) -> None:
+        """A non-record line (e.g. kind="resume"); readers keep it in header[kind + 's']."""
+        self._append({"kind": kind, **fields})
+
 
 def _decode(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: from_json_value(v) for k, v in obj.items()}
 
 
-def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(header, records) of one results file. Raises ValueError if the file is unusable;
-    a damaged last line (a run killed mid-write) is dropped with a warning."""
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked (and if need be migrated) header of a results file, reading only line 1."""
     path = Path(path)
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        lines = f.read().splitlines()
-    if not lines:
-        raise ValueError(f"{path}: empty results file")
+    with open(path, "rb") as f:
+        first = f.readline(MAX_HEADER_BYTES)
+    return _check_header(path, first)
+
+
+def _check_header(path: Path, first: bytes) -> dict[str, Any]:
+    if not first.strip():
+        raise ResultsFileError(path, "empty results file (no header line)")
+    if not first.endswith(b"\n") and len(first) >= MAX_HEADER_BYTES:
+        raise ResultsFileError(path, "not a kernel-harness results file (no header line in the first MiB)")
     try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: first line is not JSON ({exc})") from exc
+        header = json.loads(first.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsFileError(path, f"not a kernel-harness results file: the first line is not a JSON "
+                                     f"header ({type(exc).__name__}; binary or damaged file?)") from None
     if not isinstance(header, dict) or header.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a kernel-harness results file (schema {header.get('schema') if isinstance(header, dict) else None!r})")
+        schema = header.get("schema") if isinstance(header, dict) else None
+        raise ResultsFileError(path, f"not a kernel-harness results file (schema {schema!r}, "
+                                     f"expected {SCHEMA!r})")
     version = header.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema version {version!r} is not supported (this harness reads "
-                         f"version {SCHEMA_VERSION}); re-run the cases or upgrade kernel-harness")
-    records = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SchemaVersionError(path, f"schema_version {version!r} is not an integer; the header is damaged")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(path, f"written by a newer kernel-harness (schema version {version}, this "
+                                       f"one reads up to {SCHEMA_VERSION}): upgrade kernel-harness to read it")
+    if version < SCHEMA_VERSION and version not in MIGRATIONS:
+        raise SchemaVersionError(path, f"schema version {version} is older than this kernel-harness can "
+                                       f"read or migrate (it reads version {SCHEMA_VERSION}): re-run the "
+                                       f"cases, or read the file with the kernel-harness that wrote it")
+    return header
+
+
+def _migrate(path: Path, header: dict[str, Any], records: list[dict[str, Any]]):
+    version = header["schema_version"]
+    while version < SCHEMA_VERSION:
+        header, records = MIGRATIONS[version](header, records)
+        version += 1
+        if version < SCHEMA_VERSION and version not in MIGRATIONS:
+            raise SchemaVersionError(path, f"no migration from schema version {version}")
+        header["schema_version"] = version
+    return header, records
+
+
+def _record_problem(obj: dict[str, Any]) -> str | None:
+    if not isinstance(obj.get("case_id"), str):
+        return "no case_id"
+    if obj.get("status") not in STATUSES:
+        return f"unknown status {obj.get('status')!r}"
+    return None
+
+
+def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header, records) of one results file. Raises ResultsFileError (a ValueError) if the
+    file is unusable; damaged lines (a run killed mid-write) are dropped with one warning.
+
+    Lines of other kinds than "record" (e.g. "resume") are gathered in the header under
+    kind + "s"; unknown kinds are ignored so older readers survive newer notes."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        first = f.readline(MAX_HEADER_BYTES)
+        header = _check_header(path, first)
+        rest = f.read()
+    records: list[dict[str, Any]] = []
+    damaged: list[int] = []
+    for lineno, raw in enumerate(rest.split(b"\n"), start=2):
+        if not raw.strip(b" \t\r"):
+            continue
+        if not raw.strip(b" \t\r\x00"):  # NUL filler a crash can leave at the end of a file
+            damaged.append(lineno)
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{path}:{lineno}: damaged line skipped (truncated write?)", ResultsWarning, stacklevel=2)
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            damaged.append(lineno)
             continue
-        if isinstance(obj, dict) and obj.get("kind") == "record":
-            obj.pop("kind")
+        if not isinstance(obj, dict):
+            damaged.append(lineno)
+            continue
+        kind = obj.pop("kind", None)
+        if kind == "record":
+            if _record_problem(obj):
+                damaged.append(lineno)
+                continue
             records.append(_decode(obj))
+        elif isinstance(kind, str) and kind != "header":
+            header.setdefault(kind + "s", []).append(obj)
+    if damaged:
+        shown = ", ".join(map(str, damaged[:5])) + (", ..." if len(damaged) > 5 else "")
+        warnings.warn(f"{path}: {len(damaged)} damaged line(s) skipped (line {shown}; a run killed "
+                      f"mid-write leaves one cut-off last line)", ResultsWarning, stacklevel=2)
+    if header["schema_version"] < SCHEMA_VERSION:
+        header, records = _migrate(path, header, records)
     return header, records
 
 
@@ -91,11 +216,16 @@ def result_files(path: str | os.PathLike) -> list[Path]:
 
 
 def iter_runs(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any], list[dict[str, Any]]]]:
+    """(file, header, records) of every readable run under `path`; the others are skipped
+    with a ResultsWarning that names the file and says why."""
     for f in result_files(path):
         try:
             header, records = read_run(f)
-        except (ValueError, OSError, UnicodeDecodeError) as exc:
-            warnings.warn(f"skipping {f}: {exc}", ResultsWarning, stacklevel=2)
+        except ResultsFileError as exc:
+            warnings.warn(f"skipping {f}: {exc.reason}", ResultsWarning, stacklevel=2)
+            continue
+        except (ValueError, OSError, MemoryError) as exc:
+            warnings.warn(f"skipping {f}: {type(exc).__name__}: {exc}", ResultsWarning, stacklevel=2)
             continue
         yield f, header, records
 
