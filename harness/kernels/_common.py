@@ -22,3 +22,86 @@ def wg_size(device, preferred: int = 256) -> int:
 
 def n_groups(n: int, local: int, cap: int = 1024) -> int:
     return max(1, min(cap, -(-n // local)))
+
+
+# --- OpenCL launch geometry from the device's own limits ---------------------------------
+
+
+def cl_limits(device, kernel=None) -> dict:
+    """The limits that decide a launch: work-group size (the kernel's own where it is
+    lower than the device's), the preferred work-group multiple, local memory and
+    compute units. Queried from the device, so nothing is tuned to one machine."""
+    d = device.device
+    limits = {"max_work_group_size": int(d.max_work_group_size), "preferred_multiple": 1,
+              "local_mem_size": int(d.local_mem_size), "compute_units": int(d.max_compute_units)}
+    if kernel is not None:
+        info = device.cl.kernel_work_group_info
+        limits["max_work_group_size"] = min(limits["max_work_group_size"],
+                                            int(kernel.get_work_group_info(info.WORK_GROUP_SIZE, d)))
+        limits["preferred_multiple"] = int(kernel.get_work_group_info(
+            info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, d))
+    return limits
+
+
+def local_1d(device, items: int, kernel=None, target: int = 256) -> int:
+    """Work-group size for `items` work-items: the target (a power of two, capped by the
+    device), halved while there would be fewer than two groups per compute unit, but
+    never below the preferred multiple: wide groups amortise PoCL's per-group cost,
+    enough groups keep every core busy."""
+    lim = cl_limits(device, kernel)
+    local = 1
+    while local * 2 <= min(target, lim["max_work_group_size"]):
+        local *= 2
+    floor = max(1, min(lim["preferred_multiple"], local))
+    while local > floor and -(-items // local) < 2 * lim["compute_units"]:
+        local //= 2
+    return local
+
+
+def local_2d(device, global_size: tuple[int, int], kernel=None, target: int = 64) -> tuple[int, int]:
+    """Square-ish power-of-two work-group for a 2-D launch, shrunk (largest side first)
+    while there would be fewer than two groups per compute unit or a side exceeds the
+    global size."""
+    lim = cl_limits(device, kernel)
+    cap = min(target, lim["max_work_group_size"])
+    l0 = l1 = 1
+    while l0 * l1 * 2 <= cap:
+        if l0 <= l1:
+            l0 *= 2
+        else:
+            l1 *= 2
+
+    def groups():
+        return -(-global_size[0] // l0) * -(-global_size[1] // l1)
+
+    while l0 * l1 > 1 and (groups() < 2 * lim["compute_units"] or l0 > global_size[0] or l1 > global_size[1]):
+        if (l0 >= l1 and l0 > 1) or l1 == 1:
+            l0 //= 2
+        else:
+            l1 //= 2
+    return l0, l1
+
+
+def cl_empty(device, shape, dtype):
+    """An output array from a per-device memory pool. Freshly allocated buffers cost a
+    page fault per 4 KiB on first write (PoCL allocates host memory), which at 10⁷
+    elements costs more than the kernel; a pool reuses the previous call's buffer, as
+    CUDA caching allocators do. Held blocks are released beyond a small number."""
+    import numpy as np
+    import pyopencl.array as cla
+    import pyopencl.tools as clt
+
+    pool = getattr(device, "_harness_pool", None)
+    if pool is None:
+        pool = clt.MemoryPool(clt.ImmediateAllocator(device.queue))
+        device._harness_pool = pool
+    if pool.held_blocks > 8:
+        pool.free_held()
+    return cla.empty(device.queue, shape, np.dtype(dtype), allocator=pool)
+
+
+def vector_width(dtype) -> int:
+    """Elements per work-item for streaming kernels: one 64-byte cache line."""
+    import numpy as np
+
+    return max(1, min(16, 64 // np.dtype(dtype).itemsize))

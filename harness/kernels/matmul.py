@@ -11,7 +11,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
+from ._common import cl_empty, local_2d, ref_dtype
 
 
 def generate(n, rng):
@@ -63,8 +63,26 @@ def matmul_cupy(dev, A, B):
         return dev.cp.matmul(A, B)
 
 
+#: Register block of the CPU-tuned kernel: RM rows × VW columns per work-item (VW-wide
+#: vectors). 4×16 keeps 4 (fp32) or 8 (fp64) AVX registers of accumulators, measured
+#: best on PoCL among 2-8 rows and 8-32 columns (docs/performance.md).
+MATMUL_RM, MATMUL_VW = 4, 16
+
+
 @implementation("matmul", "opencl")
 def matmul_opencl(dev, A, B):
+    """Register-blocked, no local memory, no barriers (see matmul.cl)."""
+    prg = dev.compile("matmul.cl", dtype=str(A.dtype), RM=MATMUL_RM, VW=MATMUL_VW)
+    n = A.shape[0]
+    C = cl_empty(dev, (n, n), A.dtype)
+    grid = (-(-n // MATMUL_RM), -(-n // MATMUL_VW))
+    dev.launch(prg.matmul_block, grid, local_2d(dev, grid, prg.matmul_block), np.int32(n), A.data, B.data, C.data)
+    return C
+
+
+@implementation("matmul", "opencl", "opencl_tiled16")
+def matmul_opencl_tiled(dev, A, B):
+    """The untuned version: 16×16 local-memory tiles, one output per work-item."""
     ts = 16 if dev.max_work_group_size >= 256 else 8
     prg = dev.compile("matmul.cl", dtype=str(A.dtype), TS=ts)
     n = A.shape[0]

@@ -11,7 +11,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, wg_size
+from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
 
 
 def generate(n, rng):
@@ -65,7 +65,20 @@ def saxpy_cupy(dev, a, x, y):
 
 @implementation("saxpy", "opencl")
 def saxpy_opencl(dev, a, x, y):
-    prg = dev.compile("saxpy.cl", dtype=str(x.dtype))
+    """VW elements (one cache line) per work-item, output from the device's buffer pool."""
+    vw = vector_width(x.dtype)
+    prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=vw)
+    out = cl_empty(dev, x.shape, x.dtype)
+    items = -(-x.size // vw)
+    dev.launch(prg.saxpy, (items,), (local_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
+               out.data)
+    return out
+
+
+@implementation("saxpy", "opencl", "opencl_scalar")
+def saxpy_opencl_scalar(dev, a, x, y):
+    """The untuned version: one element per work-item, a fresh output buffer per call."""
+    prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=1)
     out = dev.empty(x.shape, x.dtype)
     local = wg_size(dev)
     dev.launch(prg.saxpy, (x.size,), (local,), np.int32(x.size), a, x.data, y.data, out.data)

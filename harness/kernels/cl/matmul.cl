@@ -1,12 +1,60 @@
-// C = A·B for n×n row-major matrices, tiled in local memory: each work-group loads
-// a TS×TS tile of A and of B per step, so every global element is read n/TS times
-// instead of n. Edges are zero-padded in the tiles, so n need not be a multiple of TS.
+// C = A·B for n×n row-major matrices. Two kernels:
+//
+// matmul_block (the default): register blocking without local memory, tuned for CPU
+//   OpenCL (PoCL). Each work-item computes an RM×VW block of C: per k it loads one
+//   VW-wide vector of a row of B and RM scalars of A, and does RM vector FMAs into
+//   RM vector accumulators that stay in registers. No barriers, so PoCL's work-group
+//   loop stays one tight loop, and dimension 0 runs over row blocks so consecutive
+//   work-items share the same strip of B in cache. Blocks on the right/bottom edge
+//   take a scalar path, so n need not be a multiple of RM or VW.
+//
+// matmul_tiled: the textbook TS×TS local-memory tiling (one output per work-item),
+//   kept as the "before" of the tuning and for GPUs.
 #ifdef REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 #ifndef TS
 #define TS 16
 #endif
+#ifndef RM
+#define RM 4
+#endif
+#ifndef VW
+#define VW 16
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+typedef CAT(REAL, VW) realv;
+#define VLOAD CAT(vload, VW)
+#define VSTORE CAT(vstore, VW)
+
+__kernel void matmul_block(const int n, __global const REAL *A, __global const REAL *B,
+                           __global REAL *C)
+{
+    const int i0 = get_global_id(0) * RM, j0 = get_global_id(1) * VW;
+    if (i0 >= n || j0 >= n) return;
+    if (i0 + RM <= n && j0 + VW <= n) {
+        realv acc[RM];
+        for (int r = 0; r < RM; ++r) acc[r] = (realv)0;
+        __global const REAL *a = A + i0 * n;
+        __global const REAL *b = B + j0;
+        for (int k = 0; k < n; ++k) {
+            const realv bk = VLOAD(0, b + k * n);
+            for (int r = 0; r < RM; ++r)
+                acc[r] += a[r * n + k] * bk;
+        }
+        for (int r = 0; r < RM; ++r)
+            VSTORE(acc[r], 0, C + (i0 + r) * n + j0);
+    } else {
+        for (int r = 0; r < RM && i0 + r < n; ++r)
+            for (int c = 0; c < VW && j0 + c < n; ++c) {
+                REAL s = 0;
+                for (int k = 0; k < n; ++k) s += A[(i0 + r) * n + k] * B[k * n + j0 + c];
+                C[(i0 + r) * n + j0 + c] = s;
+            }
+    }
+}
 
 __kernel void matmul_tiled(const int n, __global const REAL *A, __global const REAL *B,
                            __global REAL *C)

@@ -1,12 +1,65 @@
-// Work-group tree reduction. Each work-item first accumulates a grid-stride slice of
-// the input, then the group reduces in local memory and writes one partial sum.
-// Launched twice: n -> n_groups partials, then partials -> 1 with a single group.
+// Sum of a vector, in two launches.
+//
+// sum_chunks + sum_final (the default): tuned for CPU OpenCL (PoCL). Each work-item
+//   sums one contiguous chunk of `chunk` elements with VW-wide vector loads into a
+//   vector accumulator (VW interleaved partial sums), writes one partial, and a single
+//   work-item adds the few partials. No local memory and no barriers: on PoCL every
+//   barrier splits the work-group loop, and contiguous chunks stream from memory.
+//
+// sum_partial: the GPU-style tree reduction (grid-stride accumulation, then a tree in
+//   local memory), one partial per work-group; kept for comparison.
+//
+// Every order is covered by the recursive-summation bound gamma_{n-1} sum|x_i|.
 #ifdef REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 #ifndef ACC
 #define ACC REAL
 #endif
+#ifndef VW
+#define VW 8
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+typedef CAT(REAL, VW) realv;
+#define VLOAD CAT(vload, VW)
+
+REAL hsum(const realv v)
+{
+#if VW == 16
+    const CAT(REAL, 8) h = v.lo + v.hi;
+    const CAT(REAL, 4) q = h.lo + h.hi;
+#elif VW == 8
+    const CAT(REAL, 4) q = v.lo + v.hi;
+#else
+#error "VW must be 8 or 16"
+#endif
+    const CAT(REAL, 2) d = q.lo + q.hi;
+    return d.x + d.y;
+}
+
+__kernel void sum_chunks(const int n, const int chunk, __global const REAL *x,
+                         __global REAL *partial)
+{
+    const int start = get_global_id(0) * chunk;
+    const int end = min(start + chunk, n);
+    realv acc = (realv)0;
+    int i = start;
+    for (; i + VW <= end; i += VW)
+        acc += VLOAD(0, x + i);
+    REAL s = hsum(acc);
+    for (; i < end; ++i)
+        s += x[i];
+    partial[get_global_id(0)] = s;
+}
+
+__kernel void sum_final(const int m, __global const REAL *partial, __global REAL *out)
+{
+    REAL s = 0;
+    for (int i = 0; i < m; ++i) s += partial[i];
+    out[0] = s;
+}
 
 __kernel void sum_partial(const int n, __global const REAL *x, __global REAL *partial,
                           __local ACC *scratch)
