@@ -11,7 +11,6 @@ cases are judged against the correctly rounded prefix sums.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma
