@@ -408,8 +408,8 @@ class PeakMemory:
         self._torch_cuda = None
 
     def __enter__(self) -> "PeakMemory":
-        self.before = _read_vm_kib("VmRSS")
-        if self.before is not None and _reset_hwm() and _read_vm_kib("VmHWM") is not None:
+        if _reset_hwm() and _read_vm_kib("VmHWM") is not None:
+            self.before = _read_vm_kib("VmRSS")
             self.method = "vmhwm"
         else:
             try:
@@ -440,7 +440,10 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         if self.method == "vmhwm":
-            self.peak = _read_vm_kib("VmHWM")
+            # The kernel's RSS counters are per-thread batched (off by up to a few hundred
+            # KiB), so the mark can read a little below the RSS read just after the reset.
+            hwm = _read_vm_kib("VmHWM")
+            self.peak = max(hwm, self.before or 0) if hwm is not None else None
         elif self._thread is not None:
             self._stop.set()
             self._thread.join()

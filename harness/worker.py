@@ -194,6 +194,7 @@ class CaseSupervisor:
                     return failure_record(case, self.ctx, "crashed", "worker: could not hand the case over")
         assert self._conn is not None and self._proc is not None
         t0 = time.perf_counter()
+        pid = self._proc.pid
         if not self._conn.poll(self.timeout_s):
             where = self._dump_traceback()
             self._stop_worker(kill=True)
@@ -201,7 +202,7 @@ class CaseSupervisor:
                                  f"no result after {self.timeout_s:g} s, worker killed"
                                  f"{'; stuck ' + where if where else ''}. If the case is just slow, "
                                  f"raise --timeout")
-            rec["case_wall_s"] = time.perf_counter() - t0
+            rec.update(case_wall_s=time.perf_counter() - t0, worker_pid=pid, isolation="worker")
             return rec
         try:
             raw = self._conn.recv_bytes()
@@ -212,7 +213,7 @@ class CaseSupervisor:
             self._stop_worker(kill=True)
             rec = failure_record(case, self.ctx, "crashed",
                                  f"worker process died ({why}){' ' + dump if dump else ''}")
-            rec["case_wall_s"] = time.perf_counter() - t0
+            rec.update(case_wall_s=time.perf_counter() - t0, worker_pid=pid, isolation="worker")
             return rec
         rec = {k: from_json_value(v) for k, v in json.loads(raw).items()}
         rec["isolation"] = "worker"
@@ -311,4 +312,5 @@ def worker_main(conn, config_json: str, fault_path: str) -> None:
             rec = execute_case(case, ctx)
         except BaseException as exc:  # noqa: BLE001 - e.g. SystemExit raised by a kernel
             rec = failure_record(case, ctx, "error", f"{type(exc).__name__}: {exc}")
+            rec["worker_pid"] = os.getpid()
         conn.send_bytes(_json_bytes(rec))
