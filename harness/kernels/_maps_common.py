@@ -59,7 +59,9 @@ def exact_cumsum(x: np.ndarray) -> np.ndarray:
     Each value is cut into fixed-point limbs of w bits (w chosen from n so that every
     partial sum of one limb is a float64 integer multiple of its quantum, hence exact in
     any order); the limb prefix sums are then combined with TwoSum (Ogita-Rump-Oishi
-    Sum2), leaving an error of about one float64 rounding of the result.
+    Sum2). Without cancellation (e.g. nonnegative data) the result is within one
+    float64 rounding of the exact prefix sum; under cancellation the error is that plus
+    about u²·Σ|xᵢ| (Sum2's second-order term).
     """
     x = np.asarray(x, np.float64).ravel()
     n = x.size
@@ -77,8 +79,8 @@ def exact_cumsum(x: np.ndarray) -> np.ndarray:
     k = 0
     while np.any(rem != 0.0):
         k += w
-        limb = np.ldexp(np.floor(np.ldexp(rem, k)), -k)
-        rem = rem - limb  # exact: the bits of rem below 2^-k
+        limb = np.ldexp(np.trunc(np.ldexp(rem, k)), -k)  # same sign as rem, |limb| <= |rem|
+        rem = rem - limb  # exact: the bits of rem below 2^-k, same sign
         cums.append(np.cumsum(limb))
         if k > 1200:
             break
