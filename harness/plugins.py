@@ -25,14 +25,15 @@ Set HARNESS_NO_PLUGINS=1 to load no plugins (to tell whether a problem comes fro
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from .backends.base import Backend
-from .registry import (_BUILTIN, BackendDecl, Declarations, Failure, Registry, UnavailableBackend,
-                       collecting)
+from .registry import (_BUILTIN, BackendDecl, Declarations, Failure, Implementation, Registry,
+                       UnavailableBackend, collecting)
 
 #: kernel plugins first: a backend plugin may implement a kernel plugin's kernels,
 #: but every kernel and backend is registered before any implementation anyway.
@@ -99,7 +100,10 @@ def _load(ep: Any, dist: str) -> LoadedPlugin:
         early = _BUILTIN.take_modules(module)
         for bucket in ("kernels", "impls", "backends"):
             for item in getattr(early, bucket):
-                decls._add(getattr(decls, bucket), item, early.modules.get(id(item), module))
+                mod = early.modules.get(id(item), module)
+                if isinstance(item, Implementation):
+                    item = dataclasses.replace(item, origin=origin)
+                decls._add(getattr(decls, bucket), item, mod)
     if isinstance(obj, type) and not any(b.factory is obj for b in decls.backends):
         name = getattr(obj, "name", None)
         if not isinstance(name, str) or not name:

@@ -19,16 +19,20 @@ def inventory() -> dict:
         entry = {"name": name, "available": ok, "reason": reason, "origin": reg.backend_origins.get(name),
                  "description": b.description, "devices": []}
         if ok:
-            entry["versions"] = b.versions()
-            entry["devices"] = [{"name": d.name, "kind": d.kind,
-                                 "dtypes": [dt for dt in ("float16", "bfloat16", "float32", "float64")
-                                            if d.dtype_unsupported(dt) is None]} for d in b.devices()]
+            try:  # a plugin's metadata methods must not break the listing
+                entry["versions"] = b.versions()
+                entry["devices"] = [{"name": d.name, "kind": d.kind,
+                                     "dtypes": [dt for dt in ("float16", "bfloat16", "float32", "float64")
+                                                if d.dtype_unsupported(dt) is None]} for d in b.devices()]
+            except Exception as exc:
+                entry.update(available=False, reason=f"listing failed: {type(exc).__name__}: {exc}")
         backends.append(entry)
     kernels = []
     for k, spec in reg.kernels.items():
         impls = reg.implementations(k)
         kernels.append({
             "name": k, "description": spec.description, "size": spec.size_meaning, "category": spec.category,
+            "origin": reg.kernel_origins.get(k, "builtin"),
             "dtypes": list(spec.dtypes), "sizes": {p: list(s) for p, s in spec.sizes.items()},
             "error_metric": spec.error_model.metric, "bound_source": spec.error_model.source,
             "implementations": sorted({f"{i.backend}:{i.name}" for i in impls}),
@@ -51,14 +55,15 @@ def command(as_json: bool) -> None:
 
     con = console()
     t = Table(title="Backends", title_justify="left")
-    for c in ("backend", "status", "devices / reason"):
+    for c in ("backend", "status", "devices / reason", "from"):
         t.add_column(c)
     for b in inv["backends"]:
+        origin = escape(b.get("origin") or "builtin")
         if b["available"]:
             devs = "\n".join(f"{d['name']} ({d['kind']}; {', '.join(d['dtypes'])})" for d in b["devices"])
-            t.add_row(escape(b["name"]), "[green]available[/]", escape(devs))
+            t.add_row(escape(b["name"]), "[green]available[/]", escape(devs), origin)
         else:
-            t.add_row(escape(b["name"]), "[red]unavailable[/]", escape(b["reason"]))
+            t.add_row(escape(b["name"]), "[red]unavailable[/]", escape(b["reason"]), origin)
     con.print(t)
     backends = [b["name"] for b in inv["backends"]]
     t = Table(title="Kernels", title_justify="left")
@@ -75,5 +80,10 @@ def command(as_json: bool) -> None:
         cells = [", ".join(n for n in sorted(impls.get(b, [])) if n != "array_api") or "-" for b in backends]
         t.add_row(escape(k["name"]), escape(k["size"]), *map(escape, cells), "yes" if k["array_api"] else "-")
     con.print(t)
-    for f in inv["failures"]:
-        con.print(f"[red]plugin failed[/] {escape(f['origin'])} ({escape(f['what'])}): {escape(f['reason'])}")
+    if inv["failures"]:
+        t = Table(title="Plugin failures (everything else works)", title_justify="left")
+        for c in ("plugin", "status", "what", "reason"):
+            t.add_column(c)
+        for f in inv["failures"]:
+            t.add_row(escape(f["origin"]), "[red]failed[/]", escape(f["what"]), escape(f["reason"]))
+        con.print(t)

@@ -148,3 +148,8 @@ def vadd_numba(dev, x, y):
 @implementation("relu", BACKEND, notes="prange over elements")
 def relu_numba(dev, x):
     return dev.jit.relu(x)
+
+
+@implementation("dot", BACKEND, notes="prange over up to 256 chunks, recursive dot within each")
+def dot_numba(dev, x, y):
+    return dev.jit.dot(x, y).reshape(())

@@ -38,6 +38,23 @@ def total(x):
 
 
 @njit(**JIT)
+def dot(x, y):
+    """x·y in the same chunked order as `total`."""
+    n = x.size
+    nchunks = max(1, min(n // 4096, 256))
+    partial = np.zeros(nchunks, x.dtype)
+    for c in prange(nchunks):
+        acc = partial[c]
+        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
+            acc += x[i] * y[i]
+        partial[c] = acc
+    out = np.zeros(1, x.dtype)
+    for c in range(nchunks):
+        out[0] += partial[c]
+    return out
+
+
+@njit(**JIT)
 def matmul(A, B):
     n, m = A.shape
     p = B.shape[1]
