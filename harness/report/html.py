@@ -20,7 +20,17 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 
 def esc(value: Any) -> str:
+    """For attribute values and text alike."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+attr = esc
+
+
+def text_esc(value: Any) -> str:
+    """For element text and plotly labels (plotly decodes &lt; &gt; &amp; but shows &quot; raw);
+    quotes are harmless outside attribute values."""
+    return html.escape("" if value is None else str(value), quote=False)
 
 
 def safe_json(obj: Any) -> str:

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from .data import (ResultSet, baseline_times, group, impl_label, is_failure, is_ok, latest, num)
-from .html import (Figures, esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, page_file, table)
+from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, page_file, table)
 from .style import ERROR_SCALE, ERROR_ZMAX, ERROR_ZMIN, SPEED_SCALE
 
 
@@ -200,7 +200,7 @@ def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
             where = f" @{mid}" if len(rs.machines) > 1 else ""
             fastest.append(f'<span {filter_attrs(machine=mid, dtype=dtype)}>{esc(dtype)}{esc(where)}, n={fmt_size(n)}: '
                            f'<b>{esc(impl_label(best))}</b>{sp}<br></span>')
-        items.append(f'<li><a href="{esc(page_file(k))}">{esc(k)}</a> {badges}'
+        items.append(f'<li><a href="{attr(page_file(k))}">{esc(k)}</a> {badges}'
                      f'<br><span class="muted">{esc(", ".join(labels))}</span>'
                      f'<br><span class="fastest">fastest at the largest size:<br>{"".join(fastest)}</span></li>')
     return f'<h2>Kernels</h2><ul class="kernels">{"".join(items)}</ul>'

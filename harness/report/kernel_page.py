@@ -9,7 +9,7 @@ from typing import Any
 
 from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_slope, group, hash_classes,
                    impl_label, is_failure, is_ok, latest, num, quantiles, throughput, throughput_kind)
-from .html import (Figures, esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, table)
+from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, table)
 from .style import DIFF_SCALE, Style, rgba
 
 LOG_AXIS = {"type": "log", "exponentformat": "power", "showgrid": True}
@@ -330,9 +330,9 @@ class KernelPage:
                                   "margin": {"l": 60, "b": 60, "t": 40, "r": 10},
                                   "xaxis": {"automargin": True, "tickangle": -30}, "yaxis": {"autorange": "reversed", "automargin": True}}}
                 height = max(300, 150 + 30 * len(entries))
-                panels.append(f'<div data-switch-group="{esc(gid)}" data-switch-value="{s}">{self.figs.add(fig, height)}</div>')
+                panels.append(f'<div data-switch-group="{attr(gid)}" data-switch-value="{s}">{self.figs.add(fig, height)}</div>')
             blocks.append(f'<div class="panel" {filter_attrs(dtype=dtype)}><label>{esc(dtype)} at size '
-                          f'<select data-switch="{esc(gid)}">{options}</select></label>{"".join(panels)}</div>')
+                          f'<select data-switch="{attr(gid)}">{options}</select></label>{"".join(panels)}</div>')
         if not blocks:
             return ""
         return ('<h2>Divergence between backends on the same inputs</h2><p class="lead">Every pair of implementations '
@@ -364,7 +364,7 @@ class KernelPage:
                     det = r.get("deterministic")
                     mark = ('<span class="good">✓</span>' if det is True else
                             '<span class="bad">✗ not repeatable</span>' if det is False else "?")
-                    cells.append(f'<span class="hash" title="{esc(r["output_sha256"])}">{classes[s][r["output_sha256"]]}</span> {mark}')
+                    cells.append(f'<span class="hash" title="{attr(r["output_sha256"])}">{classes[s][r["output_sha256"]]}</span> {mark}')
                 trs.append((cells, filter_attrs(machine=mid, backend=backend, dtype=dtype)))
             agree = []
             for s in sizes:
