@@ -1,10 +1,124 @@
 """Roofline: how close a measured case comes to the machine's limits.
 
-Placeholder until the performance issue: records get no roofline fields yet."""
+attainable = min(peak FLOP/s, arithmetic intensity × bandwidth), with intensity the
+spec's flops over its bytes; `roofline_fraction` = achieved FLOP/s over attainable
+(for a kernel with no flops, achieved GB/s over bandwidth). The limits come from the
+ceilings `harness machine` cached (harness.ceilings); nothing is measured here, and
+without a cache the roofline fields stay None. Bandwidth is DRAM's: a case whose data
+fits in cache can exceed 1.
+
+Fields added to a record: arithmetic_intensity, roofline_gflops (attainable),
+roofline_limit ("memory" | "compute"), roofline_ceiling (the ceilings key used),
+roofline_fraction.
+"""
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
+
+from .ceilings import ceiling_key
+
+FIELDS = ("arithmetic_intensity", "roofline_gflops", "roofline_limit", "roofline_ceiling", "roofline_fraction")
+
+_cache: dict[str, Any] = {}
+
+
+def set_results_dir(path: str | os.PathLike) -> None:
+    """Look for the ceilings under this results folder (`harness run --out`). Set in the
+    environment so spawned worker processes look there too."""
+    os.environ["HARNESS_RESULTS_DIR"] = str(path)
+    reset_cache()
+
+
+def reset_cache() -> None:
+    _cache.clear()
+
+
+def machine_ceilings() -> dict[str, Any] | None:
+    """The cached machine.json of this machine, loaded once per process: from
+    $HARNESS_RESULTS_DIR (set_results_dir) if it has one, else from ./results."""
+    from .ceilings import load_machine
+
+    where = os.environ.get("HARNESS_RESULTS_DIR") or ""
+    if where not in _cache:
+        found = None
+        for folder in dict.fromkeys([where or "results", "results"]):
+            try:
+                found = load_machine(folder)
+            except Exception:  # e.g. a bad HARNESS_MACHINE_ID: no roofline rather than a failed case
+                found = None
+            if found is not None:
+                break
+        _cache[where] = found
+    return _cache[where]
+
+
+def limits_for(machine: dict[str, Any] | None, backend: str, device: str, kind: str | None = None):
+    """(key, limits) for a device: its own entry in machine["roofline"], else for a CPU
+    device the best CPU limits of the machine; (None, None) if there are none."""
+    if not isinstance(machine, dict):
+        return None, None
+    roof = machine.get("roofline")
+    if not isinstance(roof, dict):
+        from .ceilings import roofline_limits
+
+        roof = roofline_limits(machine.get("ceilings") or {})
+    key = ceiling_key(backend, device)
+    if key in roof:
+        return key, roof[key]
+    if kind == "cpu":
+        cpu = [k for k, c in (machine.get("ceilings") or {}).items() if c.get("kind") == "cpu" and k in roof]
+        if cpu:
+            return cpu[0], roof[cpu[0]]
+    return None, None
+
+
+def ceilings_for(machine: dict[str, Any] | None, backend: str, device: str) -> dict[str, Any]:
+    """A device's own measured ceilings from a header's or machine.json's "ceilings"
+    (copy_gbps, triad_gbps, peak_gflops), {} where none are recorded."""
+    c = machine.get("ceilings") if isinstance(machine, dict) else None
+    entry = c.get(ceiling_key(backend, device)) if isinstance(c, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def roofline(flops: float, bytes_moved: float, median_s: float, dtype: str,
+             limits: dict[str, Any]) -> dict[str, Any]:
+    """The roofline fields for one measurement against one device's limits."""
+    out: dict[str, Any] = {f: None for f in FIELDS}
+    bw = limits.get("bandwidth_gbps")
+    peak = (limits.get("peak_gflops") or {}).get(dtype)
+    if not median_s or median_s <= 0 or not bytes_moved or bytes_moved <= 0:
+        return out
+    flops = float(flops or 0.0)
+    ai = flops / bytes_moved
+    out["arithmetic_intensity"] = ai
+    if flops == 0:
+        if bw:
+            out.update(roofline_limit="memory", roofline_gflops=0.0,
+                       roofline_fraction=bytes_moved / median_s / 1e9 / bw)
+        return out
+    memory_roof = ai * bw if bw else math.inf
+    compute_roof = peak if peak else math.inf
+    attainable = min(memory_roof, compute_roof)
+    if not math.isfinite(attainable):
+        return out
+    out["roofline_gflops"] = attainable
+    out["roofline_limit"] = "memory" if memory_roof <= compute_roof else "compute"
+    out["roofline_fraction"] = flops / median_s / 1e9 / attainable
+    return out
 
 
 def annotate_roofline(record: dict[str, Any], device: Any) -> None:
-    return None
+    """Add the roofline fields to an ok record (None where no ceilings are cached)."""
+    for f in FIELDS:
+        record.setdefault(f, None)
+    key, limits = limits_for(machine_ceilings(), record.get("backend", ""), record.get("device", ""),
+                             getattr(device, "kind", None))
+    if limits is None:
+        return
+    fields = roofline(record.get("flops") or 0.0, record.get("bytes") or 0.0, record.get("time_median_s") or 0.0,
+                      record.get("dtype", ""), limits)
+    if fields["roofline_fraction"] is not None:
+        fields["roofline_ceiling"] = key
+    record.update(fields)

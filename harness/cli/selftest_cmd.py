@@ -1,0 +1,66 @@
+"""`harness selftest`: the harness's own cost (timer floor per backend), its agreement
+and spread against torch.utils.benchmark and timeit, and the wall time of a quick run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import console
+
+
+@click.command("selftest")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
+@click.option("--reduced", is_flag=True, help="Seconds instead of minutes: fewer cases, shorter budgets, "
+              "and a one-kernel run (for tests).")
+@click.option("--no-run", is_flag=True, help="Skip the wall time of `harness run --preset quick`.")
+@click.option("--run-out", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the quick run's results in this folder (default: a temporary folder).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON here (default: <results>/<machine_id>/selftest.json; '-' for none).")
+def command(as_json, reduced, no_run, run_out, out_file):
+    """Measure the harness's own overhead and check its timings against its peers."""
+    from ..selftest import default_output, run_selftest, write
+
+    con = console()
+    res = run_selftest(reduced=reduced, run=not no_run, run_out=run_out,
+                       progress=None if as_json else (lambda s: con.print(f"selftest: {s} ...")))
+    path = None
+    if str(out_file) != "-":
+        path = write(res, out_file or default_output(res["machine_id"]))
+    if as_json:
+        click.echo(json.dumps(res, indent=1, default=str))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title="Timer floor (empty kernel, harness protocol)", title_justify="left")
+    for c in ("device", "timer", "per call", "IQR/median", "timer start/stop"):
+        t.add_column(c)
+    for key, r in res["timer_floor"].items():
+        if "per_call_s" in r:
+            t.add_row(escape(key), r["timer"], f"{r['per_call_s'] * 1e6:.2f} µs",
+                      f"{r['iqr_over_median']:.3f}", f"{r['timer_overhead_s'] * 1e6:.2f} µs")
+        else:
+            t.add_row(escape(key), "", "", "", escape(r.get("skipped") or r.get("error") or ""))
+    con.print(t)
+    t = Table(title=f"Agreement (tolerance ±{res['agreement_tolerance']:.0%}) and spread IQR/median",
+              title_justify="left")
+    for c in ("case", "harness", "torch Timer", "timeit", "vs torch", "vs timeit", "spread h / t / ti"):
+        t.add_column(c)
+    for r in res["agreement"]:
+        if "harness" not in r:
+            t.add_row(escape(r["case"]), escape(r.get("skipped", "")))
+            continue
+        t.add_row(escape(r["case"]), *(f"{r[m]['median_s'] * 1e6:.1f} µs" for m in ("harness", "torch_benchmark", "timeit")),
+                  f"{r['vs_torch_benchmark']:+.1%}", f"{r['vs_timeit']:+.1%}",
+                  " / ".join(f"{r[m]['iqr_over_median']:.3f}" for m in ("harness", "torch_benchmark", "timeit")))
+    con.print(t)
+    q = res.get("quick_run")
+    if q:
+        con.print(f"harness run --preset quick on {','.join(q['backends'])}: {q['wall_s']:.1f} s wall for "
+                  f"{q.get('n_cases')} cases ({(q.get('wall_per_case_s') or 0):.2f} s/case), limit "
+                  f"{q['limit_s']:.0f} s: {'ok' if q['within_limit'] else 'EXCEEDED or failed'}")
+    if path:
+        con.print(f"written to {path}")
