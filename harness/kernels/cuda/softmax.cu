@@ -8,7 +8,7 @@ extern "C" __global__ void softmax_rows(const int cols, const REAL *x, REAL *out
     const REAL *xr = x + (long long)blockIdx.x * cols;
     REAL *yr = out + (long long)blockIdx.x * cols;
 
-    REAL m = -INFINITY;
+    REAL m = xr[0];  // cols >= 1; avoids INFINITY, which NVRTC does not define without headers
     for (int j = tid; j < cols; j += blockDim.x)
         m = fmax(m, xr[j]);
     scratch[tid] = m;
