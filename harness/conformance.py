@@ -145,9 +145,13 @@ def check_timer_basics(dev: Device) -> tuple[str, str]:
         return "fail", f"an empty start/stop takes {overhead * 1e3:.3g} ms (must be < 1 ms)"
     readings = []
     for sleep in (0.002, 0.02, 0.06):
-        timer.start()
-        time.sleep(sleep)
-        readings.append(timer.stop())
+        # The least disturbed of three: a loaded machine only ever adds time to a sleep.
+        vals = []
+        for _ in range(3):
+            timer.start()
+            time.sleep(sleep)
+            vals.append(timer.stop())
+        readings.append(min(vals))
     if not (readings[0] < readings[1] < readings[2]):
         return "fail", f"not monotone: sleeps of 2, 20, 60 ms measured {[f'{r:.4g}' for r in readings]} s"
     if not 0.9 * 0.02 <= readings[1] <= 10 * 0.02:
@@ -209,13 +213,13 @@ def check_synchronize(dev: Device, work: Workload | str) -> tuple[str, str]:
     dev.synchronize()  # must not fail on an idle device
     if isinstance(work, str):
         return "skip", f"idle synchronize() returned; {work}"
-    ratios = []
-    for _ in range(3):
+    with_sync, with_copy = [], []
+    for _ in range(5):
         dev.synchronize()
-        with_sync = _loop_then(work, lambda out: dev.synchronize())
-        with_copy = _loop_then(work, lambda out: dev.outputs_to_host(out))
-        ratios.append(with_sync / with_copy)
-    r = float(np.median(ratios))
+        with_sync.append(_loop_then(work, lambda out: dev.synchronize()))
+        with_copy.append(_loop_then(work, lambda out: dev.outputs_to_host(out)))
+    # Minima: preemption by other processes only ever adds time.
+    r = min(with_sync) / min(with_copy)
     detail = f"{work.label}: calls+synchronize take {r:.2f}x the time of calls+copy to host"
     return ("pass" if r >= 0.5 else "fail"), detail
 
@@ -225,7 +229,7 @@ def check_timer_workload(dev: Device, work: Workload | str) -> tuple[str, str]:
         return "skip", work
     timer = dev.timer()
     ratios = []
-    for _ in range(3):
+    for _ in range(5):
         dev.synchronize()
         t0 = time.perf_counter()
         timer.start()
@@ -234,11 +238,10 @@ def check_timer_workload(dev: Device, work: Workload | str) -> tuple[str, str]:
         measured = timer.stop()
         wall = time.perf_counter() - t0
         ratios.append(measured / wall)
-    r = float(np.median(ratios))
-    detail = f"{work.label}: timer / wall clock = {r:.2f}"
-    if r > 1.05:
+    detail = f"{work.label}: timer / wall clock = {min(ratios):.2f} to {max(ratios):.2f}"
+    if max(ratios) > 1.05:
         return "fail", detail + " (the timer measures more than the wall clock around it)"
-    if r < 0.5:
+    if max(ratios) < 0.5:  # the least disturbed round: host preemption only adds wall time
         return "fail", detail + " (the timer misses queued work: stop() must wait for it)"
     return "pass", detail
 

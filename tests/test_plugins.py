@@ -346,3 +346,29 @@ def test_no_plugins_switch(fake_plugins, monkeypatch):
     assert "fp_off" not in build_registry().backend_names
     monkeypatch.delenv("HARNESS_NO_PLUGINS")
     assert "fp_off" in build_registry().backend_names
+
+
+# --- the guide's examples stay true ------------------------------------------------------------
+
+def test_docs_examples_work(tmp_path):
+    """The minimal backend plugin and the kernel plugin of docs/plugins.md, installed as
+    dist-info on PYTHONPATH, pass check-backend."""
+    import re
+
+    pytest.importorskip("numba")
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    for module, group, name in (("harness_mini", "harness.backends", "mini"),
+                                ("harness_axpby", "harness.kernels", "axpby")):
+        code = re.search(rf'```python\n("""{module}:.*?)```', doc, re.S).group(1)
+        (tmp_path / f"{module}.py").write_text(code)
+        info = tmp_path / f"{module}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}\n")
+    assert len(code.splitlines()) < 80
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    for args in (("mini",), ("numpy", "--kernels", "axpby")):
+        proc = harness("check-backend", *args, "--json", env=env)
+        report = json.loads(proc.stdout)
+        assert proc.returncode == 0, [c for c in report["checks"] if c["status"] == "fail"]
+        assert any(c["check"].startswith("kernel ") and c["status"] == "pass" for c in report["checks"])
