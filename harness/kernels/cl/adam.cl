@@ -1,0 +1,22 @@
+// One Adam step on f(w) = ½ Σ d (w − c)², one work-item per parameter; w, m, v are
+// updated in place. Bias corrections 1 − βᵗ are computed in REAL with pown.
+#ifdef REAL_IS_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+__kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __global REAL *v,
+                        __global const REAL *c, __global const REAL *d, const REAL lr,
+                        const REAL b1, const REAL b2, const REAL eps, const int t)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    const REAL one = (REAL)1;
+    const REAL g = d[i] * (w[i] - c[i]);
+    const REAL mi = b1 * m[i] + (one - b1) * g;
+    const REAL vi = b2 * v[i] + (one - b2) * (g * g);
+    m[i] = mi;
+    v[i] = vi;
+    const REAL mh = mi / (one - pown(b1, t));
+    const REAL vh = vi / (one - pown(b2, t));
+    w[i] -= lr * mh / (sqrt(vh) + eps);
+}
