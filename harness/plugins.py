@@ -126,8 +126,20 @@ def _reason(exc: BaseException) -> str:
 
 def load_plugins() -> list[LoadedPlugin]:
     """Load (or take from the cache) every entry point, in a fixed order."""
-    if disabled():
+    global _LOADING
+    if disabled() or _LOADING:  # a plugin that builds the registry while loading gets none
         return []
+    _LOADING = True
+    try:
+        return _load_all()
+    finally:
+        _LOADING = False
+
+
+_LOADING = False
+
+
+def _load_all() -> list[LoadedPlugin]:
     out = []
     for ep, dist in discover():
         key = (ep.group, ep.name, ep.value, dist)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -217,6 +218,55 @@ def register_backend(cls: type[Backend] | None = None, *, name: str | None = Non
     return declare(cls)
 
 
+# --- validation of plugin declarations ----------------------------------------------------
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+REQUIRED_PRESETS = ("quick", "full", "test")
+
+
+def name_problem(kind: str, name: Any) -> str | None:
+    """Names are typed in comma-separated CLI lists and used in case ids: keep them plain."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        return f"{kind} name {name!r} must be letters, digits, '_', '-' or '.'"
+    return None
+
+
+def spec_problem(spec: KernelSpec) -> str | None:
+    """What makes a (plugin's) kernel spec unusable by the runner, or None."""
+    from .accuracy import ErrorModel
+    from .dtypes import DTYPES
+
+    if (p := name_problem("kernel", spec.name)):
+        return p
+    missing = [p for p in REQUIRED_PRESETS if p not in spec.sizes]
+    if missing:
+        return f"kernel {spec.name!r} has no sizes for preset(s) {', '.join(missing)}"
+    for preset, sizes in spec.sizes.items():
+        if not sizes or not all(isinstance(n, int) and n > 0 for n in sizes):
+            return f"kernel {spec.name!r}: sizes of preset {preset!r} must be positive ints, got {sizes!r}"
+    bad = [d for d in spec.dtypes if d not in DTYPES]
+    if bad or not spec.dtypes:
+        return f"kernel {spec.name!r}: dtypes {list(spec.dtypes)!r} must be among {', '.join(DTYPES)}"
+    if not isinstance(spec.error_model, ErrorModel):
+        return f"kernel {spec.name!r}: error_model must be an ErrorModel"
+    for f in ("generate", "reference", "flops", "bytes_moved"):
+        if not callable(getattr(spec, f)):
+            return f"kernel {spec.name!r}: {f} must be callable"
+    return None
+
+
+def impl_problem(impl: Implementation) -> str | None:
+    from .dtypes import DTYPES
+
+    if (p := name_problem("implementation", impl.name)):
+        return p
+    if not callable(impl.fn):
+        return f"implementation {impl.name!r} is not callable"
+    if impl.dtypes is not None and any(d not in DTYPES for d in impl.dtypes):
+        return f"implementation {impl.name!r}: dtypes {list(impl.dtypes)!r} must be among {', '.join(DTYPES)}"
+    return None
+
+
 # --- the registry ------------------------------------------------------------------------
 
 class UnavailableBackend(Backend):
@@ -289,12 +339,22 @@ class Registry:
                 self.failures.append(Failure(origin, what, str(exc) if isinstance(exc, ValueError)
                                              else f"{type(exc).__name__}: {exc}"))
 
+        def checked(problem: str | None, add: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                if isolate and problem:
+                    raise ValueError(problem)
+                add()
+            return run
+
         if only in (None, "kernels"):
             for spec in decls.kernels:
-                attempt(f"kernel {spec.name!r}", lambda s=spec: self.add_kernel(s, origin))
+                attempt(f"kernel {spec.name!r}",
+                        checked(spec_problem(spec) if isolate else None, lambda s=spec: self.add_kernel(s, origin)))
         if only in (None, "backends"):
             for b in decls.backends:
-                attempt(f"backend {b.name!r}", lambda b=b: self.add_backend(b.name, b.factory, origin))
+                attempt(f"backend {b.name!r}",
+                        checked(name_problem("backend", b.name),
+                                lambda b=b: self.add_backend(b.name, b.factory, origin)))
         if only in (None, "impls"):
             own_kernels = {s.name for s in decls.kernels}
             own_backends = {b.name for b in decls.backends}
@@ -308,7 +368,8 @@ class Registry:
                     self.failures.append(Failure(origin, what, f"unknown backend {impl.backend!r}; "
                                                                f"known: {', '.join(self.backend_names)}"))
                 else:
-                    attempt(what, lambda i=impl: self.add_implementation(i))
+                    attempt(what, checked(impl_problem(impl) if isolate else None,
+                                          lambda i=impl: self.add_implementation(i)))
 
     # -- queries --------------------------------------------------------------------
     @property

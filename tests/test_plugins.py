@@ -324,8 +324,28 @@ def test_conflicts_are_isolated(fake_plugins):
     """)
     eps.append(EntryPoint("fp_ctor", "fp_ctor", "harness.backends"))
 
+    _write(folder, "fp_badspec", """
+    from harness.plugin_api import ErrorModel, KernelSpec, implementation, register_kernel
+
+    register_kernel(KernelSpec(
+        name="fp_nopresets", description="", size_meaning="", generate=lambda n, rng: {}, reference=None,
+        flops=len, bytes_moved=max, error_model=ErrorModel(metric="normwise", bound=lambda c: 0.0, source=""),
+        sizes={"quick": (10,)}))
+
+    @implementation("fp_nopresets", "numpy")
+    def impl(dev): return 0
+
+    @implementation("sum", "numpy", "bad,name")
+    def bad_name(dev, x): return x.sum()
+    """)
+    eps.append(EntryPoint("fp_badspec", "fp_badspec", "harness.kernels"))
+
     reg = build_registry()
     fails = {(f.origin, f.what): f.reason for f in reg.failures}
+    assert "no sizes for preset(s) full, test" in fails[("fakedist:fp_badspec", "kernel 'fp_nopresets'")]
+    assert "was rejected" in fails[("fakedist:fp_badspec", "implementation fp_nopresets/numpy/numpy")]
+    assert "must be letters" in fails[("fakedist:fp_badspec", "implementation sum/numpy/bad,name")]
+    assert "fp_nopresets" not in reg.kernels
     assert "already registered" in fails[("fakedist:fp_conflict", "backend 'numpy'")]
     assert "was rejected" in fails[("fakedist:fp_conflict", "implementation saxpy/numpy/numpy")]
     assert "unknown backend 'fp_nowhere'" in fails[("fakedist:fp_conflict", "implementation sum/fp_nowhere/fp_nowhere")]
