@@ -1,0 +1,68 @@
+"""Numerical divergence of every case from its reference, tracked across commits.
+
+A commit that changes how a backend rounds shows as a step in these graphs. The
+values are the harness's own accuracy fields (runner.execute_case), computed once
+per commit for the whole grid in setup_cache; each track_ only looks its case up.
+"""
+from __future__ import annotations
+
+import math
+
+from . import _cases, _grid
+
+try:
+    from asv_runner.benchmarks.mark import SkipNotImplemented
+except ImportError:  # older asv_runner: a NaN result also reads as skipped
+    SkipNotImplemented = None
+
+
+class _KernelAccuracy:
+    """Divergence of one kernel's output from its reference, per commit."""
+
+    version = _grid.GRID_VERSION
+    timeout = 120
+
+    def setup_cache(self):
+        return _cases.accuracy_cases([cls.params for cls in ACCURACY_CLASSES.values()])
+
+    setup_cache.timeout = 3600 if _grid.preset() == "full" else 900
+
+    def setup(self, cases, kernel, implementation, dtype, size):
+        entry = cases.get((kernel, implementation, dtype, size))
+        if entry is None:
+            raise NotImplementedError("case not computed in setup_cache")
+        if entry["status"] == "skipped":
+            raise NotImplementedError(entry["message"])
+        self.entry = entry
+
+    def _metric(self, name):
+        if self.entry["status"] != "ok":
+            raise RuntimeError(f"case failed ({self.entry['status']}): {self.entry['message']}")
+        value = self.entry.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            if SkipNotImplemented is not None:
+                raise SkipNotImplemented(f"{name} is not defined for this kernel's output")
+            return math.nan
+        return float(value)
+
+    def track_rel_error(self, cases, kernel, implementation, dtype, size):
+        """Normwise relative error (or mismatch rate) against the reference."""
+        return self._metric("rel_error")
+
+    track_rel_error.unit = "relative error"
+
+    def track_error_ratio(self, cases, kernel, implementation, dtype, size):
+        """rel_error / theoretical bound: above 1 means outside the bound."""
+        return self._metric("error_ratio")
+
+    track_error_ratio.unit = "error/bound"
+
+    def track_max_ulp(self, cases, kernel, implementation, dtype, size):
+        """Largest ULP distance to the reference in the output dtype."""
+        return self._metric("max_ulp")
+
+    track_max_ulp.unit = "ulp"
+
+
+ACCURACY_CLASSES = _grid.make_classes(__name__, _KernelAccuracy, "Accuracy")
+globals().update(ACCURACY_CLASSES)

@@ -1,0 +1,198 @@
+"""asv integration: the generated benchmark grid, the asv → harness bridge, and a smoke
+run of the real asv (`asv machine --yes`, `asv check`, `asv run --python=same --quick`,
+`harness import-asv`) over a one-kernel, one-backend subset in a scratch folder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _grid(monkeypatch, argv1="discover", **env):
+    monkeypatch.syspath_prepend(str(REPO))
+    for k in ("HARNESS_ASV_PRESET", "HARNESS_ASV_KERNELS", "HARNESS_ASV_BACKENDS", "ASV_CONF_DIR"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(sys, "argv", ["asv_runner", argv1])
+    from benchmarks import _grid
+
+    return _grid
+
+
+def test_grid_follows_registry_and_presets(monkeypatch):
+    grid_mod = _grid(monkeypatch)
+    from harness.registry import get_registry
+
+    reg = get_registry()
+    grid = grid_mod.live_grid()
+    assert set(grid) == set(reg.kernels)  # every kernel, nothing hand-written
+    for kernel, entry in grid.items():
+        backends = [grid_mod.parse_label(lab)[1] for lab in entry["implementations"]]
+        assert len(backends) == len(set(backends)), "default preset: one implementation per backend"
+        assert entry["dtypes"] == ["float32"]
+        assert len(entry["sizes"]) == 1 and entry["sizes"][0] in reg.kernels[kernel].sizes["quick"]
+        for label in entry["implementations"]:
+            impl, backend = grid_mod.parse_label(label)
+            assert (kernel, backend, impl) in reg.impls
+    monkeypatch.setenv("HARNESS_ASV_PRESET", "quick")
+    quick = grid_mod.live_grid()
+    assert quick["sum"]["sizes"] == list(reg.kernels["sum"].sizes["quick"])
+    assert quick["sum"]["dtypes"] == ["float32", "float64"]
+    assert "array_api@numpy" in quick["sum"]["implementations"]
+
+
+def test_grid_filters_and_bad_settings(monkeypatch):
+    grid_mod = _grid(monkeypatch, HARNESS_ASV_KERNELS="sum,saxpy", HARNESS_ASV_BACKENDS="numpy")
+    grid = grid_mod.live_grid()
+    assert sorted(grid) == ["saxpy", "sum"]
+    assert all(grid_mod.parse_label(lab)[1] == "numpy" for e in grid.values() for lab in e["implementations"])
+    monkeypatch.setenv("HARNESS_ASV_KERNELS", "nosuchkernel")
+    with pytest.raises(grid_mod.GridError, match="nosuchkernel"):
+        grid_mod.live_grid()
+    monkeypatch.setenv("HARNESS_ASV_PRESET", "huge")
+    with pytest.raises(grid_mod.GridError, match="huge"):
+        grid_mod.preset()
+
+
+def test_labels_and_class_names(monkeypatch):
+    grid_mod = _grid(monkeypatch)
+    assert grid_mod.parse_label("array_api@torch") == ("array_api", "torch")
+    assert grid_mod.parse_label("numpy") == ("numpy", "numpy")
+    assert grid_mod.impl_label("opencl", "opencl") == "opencl"
+    assert grid_mod.class_stem("chroma_key") == "ChromaKey"
+
+
+def test_frozen_grid_keeps_discovered_indices(monkeypatch, tmp_path):
+    """A benchmark process reads the parameter lists asv discovered, not the installed
+    commit's registry, so indices never shift between commits."""
+    (tmp_path / "asv.conf.json").write_text(json.dumps({"results_dir": "res"}))
+    (tmp_path / "res").mkdir()
+    params = [["'sum'"], ["'numpy'", "'gone@numpy'"], ["'float32'"], ["1000"]]
+    (tmp_path / "res" / "benchmarks.json").write_text(json.dumps({
+        "time_kernels.SumTime.time_kernel": {"params": params}, "version": 2}))
+    grid_mod = _grid(monkeypatch, "run", ASV_CONF_DIR=str(tmp_path))
+    frozen = grid_mod.frozen_benchmarks("time_kernels")
+    assert frozen == {"SumTime": [["sum"], ["numpy", "gone@numpy"], ["float32"], [1000]]}
+    monkeypatch.setattr(sys, "argv", ["asv_runner", "discover"])
+    assert grid_mod.frozen_benchmarks("time_kernels") is None  # discovery always uses the registry
+
+
+def test_unavailable_case_skips_without_import(monkeypatch):
+    _grid(monkeypatch)
+    from benchmarks import _cases
+
+    backends = {"cupy": {"ok": False, "reason": "no GPU"}, "numpy": {"ok": True, "reason": "", "device": "cpu",
+                                                                     "dtype_unsupported": {}}}
+    with pytest.raises(NotImplementedError, match="no GPU"):
+        _cases.resolve(backends, "sum", "cupy", "float32", 1000)
+    with pytest.raises(NotImplementedError, match="not in the harness at this commit"):
+        _cases.resolve(backends, "no_such_kernel", "numpy", "float32", 1000)
+    with pytest.raises(NotImplementedError, match="not in the harness"):
+        _cases.resolve(backends, "sum", "opencl", "float32", 1000)  # backend absent from the probe
+
+
+def test_benchmark_import_loads_no_backend_library():
+    code = ("import sys; sys.argv=['asv_runner','discover']; sys.path.insert(0, %r);"
+            "import benchmarks.time_kernels, benchmarks.accuracy, benchmarks.peakmem;"
+            "bad=[m for m in ('torch','pyopencl','cupy','numba') if m in sys.modules]; print(bad); assert not bad"
+            % str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_import_asv_usage_errors(tmp_path):
+    from harness.cli import main
+
+    runner = CliRunner()
+    res = runner.invoke(main, ["import-asv", "--asv-results", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "asv run" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(main, ["import-asv", "--asv-results", str(empty), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no asv results" in res.output
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.jsonl"))
+
+
+# -- the real asv ------------------------------------------------------------------------
+def _asv_env(home: Path) -> dict:
+    env = dict(os.environ)
+    env.update(HOME=str(home), HARNESS_ASV_KERNELS="saxpy", HARNESS_ASV_BACKENDS="numpy",
+               HARNESS_ASV_PRESET="default", PYTHONPATH=str(REPO))
+    env.pop("ASV_CONF_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def asv_smoke(tmp_path_factory):
+    """asv machine --yes, asv check and a quick asv run, in a scratch folder (the
+    repository's results/asv is never touched); a fresh HOME stands for a fresh machine."""
+    pytest.importorskip("asv")
+    if shutil.which("git") is None:
+        pytest.skip("git is needed by asv")
+    work = tmp_path_factory.mktemp("asv")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if commit.returncode != 0:
+        pytest.skip("not a git checkout")
+    conf = json.loads((REPO / "asv.conf.json").read_text())
+    conf.update(repo=str(REPO), benchmark_dir=str(REPO / "benchmarks"), results_dir="results",
+                html_dir="html", env_dir="env", branches=["HEAD"])
+    (work / "asv.conf.json").write_text(json.dumps(conf, indent=2))
+    env = _asv_env(work)
+    asv = [sys.executable, "-m", "asv"]
+    steps = {}
+    for name, args, limit in (
+            ("machine", ["machine", "--yes", "--machine", "smoke"], 60),
+            ("check", ["check", "--python=same"], 120),
+            ("run", ["run", "--python=same", "--quick", "--machine", "smoke", "--record-samples",
+                     "--set-commit-hash", commit.stdout.strip(), "--show-stderr",
+                     "-b", r"^(time_kernels\.SaxpyTime|accuracy\.SaxpyAccuracy)"], 240)):
+        steps[name] = subprocess.run(asv + args, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
+    return work, commit.stdout.strip(), steps
+
+
+@pytest.mark.slow
+def test_asv_machine_and_check(asv_smoke):
+    work, _, steps = asv_smoke
+    assert steps["machine"].returncode == 0, steps["machine"].stdout + steps["machine"].stderr
+    assert (work / ".asv-machine.json").is_file()
+    chk = steps["check"]
+    assert chk.returncode == 0 and "No problems found" in chk.stdout, chk.stdout + chk.stderr
+
+
+@pytest.mark.slow
+def test_asv_quick_run_and_import(asv_smoke, tmp_path):
+    work, commit, steps = asv_smoke
+    run = steps["run"]
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    files = [p for p in (work / "results" / "smoke").glob("*.json") if p.name != "machine.json"]
+    assert files, run.stdout[-4000:]
+    from harness.asv_bridge import import_asv
+    from harness.store import read_run
+
+    written = import_asv(work / "results", tmp_path / "out")
+    assert len(written) == 1
+    header, records = read_run(written[0][0])
+    assert header["commit"] == commit and header["machine_id"] == "smoke" and header["source"] == "asv"
+    rec = {r["case_id"]: r for r in records}["saxpy.numpy.numpy.default.float32.100000"]
+    assert rec["status"] == "ok" and rec["source"] == "asv" and rec["commit"] == commit
+    assert rec["time_median_s"] > 0 and rec["time_samples_s"] and all(s > 0 for s in rec["time_samples_s"])
+    # the accuracy tracked by asv is the harness's own: compare with runner.execute_case
+    from harness.registry import get_registry
+    from harness.runner import Case, RunContext, execute_case
+
+    direct = execute_case(Case("saxpy", "numpy", "numpy", "cpu", "float32", 100000), RunContext(get_registry()))
+    for field in ("rel_error", "error_ratio", "max_ulp"):
+        assert rec[field] == pytest.approx(direct[field], rel=1e-12), field
+    assert rec["accuracy_ok"] is True
+    # importing again replaces the file instead of appending to it
+    again = import_asv(work / "results", tmp_path / "out")
+    assert again[0][0] == written[0][0] and len(read_run(again[0][0])[1]) == len(records)
