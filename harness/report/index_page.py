@@ -196,7 +196,8 @@ def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
             n = max(r["size"] for r in cases)
             best = min((r for r in cases if r["size"] == n), key=lambda r: float(r["time_median_s"]))
             b = base.get((mid, k, dtype, n))
-            sp = f" ({b / float(best['time_median_s']):.2g}× NumPy)" if b else ""
+            sp = (" (the baseline)" if best["backend"] == "numpy" else
+                  f" ({b / float(best['time_median_s']):.2g}× NumPy)" if b else "")
             where = f" @{mid}" if len(rs.machines) > 1 else ""
             fastest.append(f'<span {filter_attrs(machine=mid, dtype=dtype)}>{esc(dtype)}{esc(where)}, n={fmt_size(n)}: '
                            f'<b>{esc(impl_label(best))}</b>{sp}<br></span>')
