@@ -316,3 +316,18 @@ def measure_machine(path: str | os.PathLike | None = None, refresh: bool = False
 
     roofline.reset_cache()
     return data, True
+
+
+def header_fields(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What a run header's "machine" gets from the cache: {"ceilings", "roofline",
+    "ceilings_measured_at", "ceilings_mode"}, or {} when `harness machine` has not run.
+    Looks in `path` (the run's --out), then ./results."""
+    for folder in dict.fromkeys([str(results_dir(path)), "results"]):
+        try:
+            data = load_machine(folder)
+        except ValueError:
+            data = None
+        if data is not None:
+            return {"ceilings": data["ceilings"], "roofline": data.get("roofline") or roofline_limits(data["ceilings"]),
+                    "ceilings_measured_at": data.get("measured_at"), "ceilings_mode": data.get("mode")}
+    return {}

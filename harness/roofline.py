@@ -122,3 +122,43 @@ def annotate_roofline(record: dict[str, Any], device: Any) -> None:
     if fields["roofline_fraction"] is not None:
         fields["roofline_ceiling"] = key
     record.update(fields)
+
+
+def markdown_table(records: list[dict[str, Any]]) -> str:
+    """Roofline fraction per kernel and implementation/backend, at each kernel's largest
+    size in the records, one column per dtype (for docs/performance.md)."""
+    ok = [r for r in records if r.get("status") == "ok" and r.get("roofline_fraction") is not None]
+    dtypes = sorted({r["dtype"] for r in ok})
+    largest: dict[str, int] = {}
+    for r in ok:
+        largest[r["kernel"]] = max(largest.get(r["kernel"], 0), r["size"])
+    rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in ok:
+        if r["size"] == largest[r["kernel"]]:
+            rows.setdefault((r["kernel"], f"{r['impl']} ({r['backend']})"), {})[r["dtype"]] = r
+    head = "| kernel | size | implementation (backend) | bound | " + " | ".join(
+        f"{d} fraction | {d} achieved" for d in dtypes) + " |"
+    lines = [head, "|" + "---|" * (4 + 2 * len(dtypes))]
+    for (kernel, impl), by in sorted(rows.items()):
+        any_r = next(iter(by.values()))
+        cells = []
+        for d in dtypes:
+            r = by.get(d)
+            if r is None:
+                cells += ["", ""]
+                continue
+            achieved = f"{r['gflops']:.3g} GFLOP/s" if r["roofline_limit"] == "compute" else f"{r['gbps']:.3g} GB/s"
+            cells += [f"{r['roofline_fraction']:.3f}", achieved]
+        lines.append(f"| {kernel} | {largest[kernel]} | {impl} | {any_r['roofline_limit']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m harness.roofline RUN.jsonl: the table in docs/performance.md
+    import sys
+
+    from .store import read_run
+
+    recs: list[dict[str, Any]] = []
+    for arg in sys.argv[1:]:
+        recs += read_run(arg)[1]
+    print(markdown_table(recs))

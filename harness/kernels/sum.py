@@ -16,7 +16,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, cl_limits, local_1d, n_groups, vector_width, wg_size
+from ._common import cl_empty, cl_limits, local_1d, n_groups, wg_size
 
 
 def generate(n, rng):
@@ -97,15 +97,15 @@ def opencl_sum(dev, x, source="sum.cl", kernel="sum_partial"):
 
 def opencl_sum_chunks(dev, x):
     """Contiguous vector chunks per work-item, then one work-item adds the partials.
-    Enough work-items to fill every compute unit's groups, few enough that the final
-    serial sum is negligible."""
-    vw = min(16, vector_width(x.dtype))
+    16 work-items per compute unit in small groups: every core gets several chunks,
+    and the final serial sum over the partials is negligible."""
+    vw = 16
     prg = dev.compile("sum.cl", dtype=str(x.dtype), VW=vw)
-    items_max = 64 * cl_limits(dev)["compute_units"]
-    chunk = max(vw, -(-x.size // items_max))
+    items_max = 16 * cl_limits(dev)["compute_units"]
+    chunk = max(2 * vw, -(-x.size // items_max))
     chunk = -(-chunk // vw) * vw  # whole vectors, so each chunk starts aligned
     items = max(1, -(-x.size // chunk))
-    local = local_1d(dev, items, prg.sum_chunks, target=64)
+    local = local_1d(dev, items, prg.sum_chunks, target=8)
     partial = cl_empty(dev, (-(-items // local) * local,), x.dtype)
     dev.launch(prg.sum_chunks, (items,), (local,), np.int32(x.size), np.int32(chunk), x.data, partial.data)
     out = cl_empty(dev, (1,), x.dtype)

@@ -1,8 +1,8 @@
 // Sum of a vector, in two launches.
 //
 // sum_chunks + sum_final (the default): tuned for CPU OpenCL (PoCL). Each work-item
-//   sums one contiguous chunk of `chunk` elements with VW-wide vector loads into a
-//   vector accumulator (VW interleaved partial sums), writes one partial, and a single
+//   sums one contiguous chunk of `chunk` elements with VW-wide vector loads into two
+//   vector accumulators (2·VW interleaved partial sums), writes one partial, and a single
 //   work-item adds the few partials. No local memory and no barriers: on PoCL every
 //   barrier splits the work-group loop, and contiguous chunks stream from memory.
 //
@@ -44,11 +44,18 @@ __kernel void sum_chunks(const int n, const int chunk, __global const REAL *x,
 {
     const int start = get_global_id(0) * chunk;
     const int end = min(start + chunk, n);
-    realv acc = (realv)0;
+    // Two vector accumulators: independent add chains hide the add latency.
+    realv acc0 = (realv)0, acc1 = (realv)0;
     int i = start;
-    for (; i + VW <= end; i += VW)
-        acc += VLOAD(0, x + i);
-    REAL s = hsum(acc);
+    for (; i + 2 * VW <= end; i += 2 * VW) {
+        acc0 += VLOAD(0, x + i);
+        acc1 += VLOAD(0, x + i + VW);
+    }
+    if (i + VW <= end) {
+        acc0 += VLOAD(0, x + i);
+        i += VW;
+    }
+    REAL s = hsum(acc0 + acc1);
     for (; i < end; ++i)
         s += x[i];
     partial[get_global_id(0)] = s;
