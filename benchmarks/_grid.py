@@ -156,17 +156,26 @@ def _asv_command() -> str:
 
 
 def _benchmarks_json() -> Path | None:
+    """The benchmarks.json asv wrote for the run in progress.
+
+    asv tells a benchmark process its working directory (ASV_CONF_DIR) but not which
+    config file it read, so every asv*.conf.json there is considered (a GPU config
+    beside the CPU one) and the benchmarks.json written last wins: asv writes it right
+    after discovery, before running anything.
+    """
     conf_dir = os.environ.get("ASV_CONF_DIR")
     if not conf_dir:
         return None
-    try:
-        text = (Path(conf_dir) / "asv.conf.json").read_text(encoding="utf-8")
-        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
-        results_dir = json.loads(text).get("results_dir", "results")
-    except (OSError, ValueError):
-        return None
-    path = Path(conf_dir) / results_dir / "benchmarks.json"
-    return path if path.is_file() else None
+    candidates = set()
+    for conf in Path(conf_dir).glob("asv*.conf.json"):
+        try:
+            text = conf.read_text(encoding="utf-8")
+            text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+            candidates.add(Path(conf_dir) / json.loads(text).get("results_dir", "results") / "benchmarks.json")
+        except (OSError, ValueError, AttributeError):
+            continue
+    found = [p for p in candidates if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def frozen_benchmarks(module: str) -> dict[str, list[list[Any]]] | None:
