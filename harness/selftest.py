@@ -76,6 +76,19 @@ def _empty_call(device: Any) -> Callable[[], Any]:
     raise NotImplementedError(f"no empty kernel for backend {b!r}")
 
 
+def _wall_per_call(fn: Callable[[], Any], device: Any, calls: int = 50, blocks: int = 5) -> float:
+    """Host wall time per synchronised call: what a caller waits, launch cost included
+    (an event timer reports device time only)."""
+    vals = []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+            device.synchronize()
+        vals.append((time.perf_counter() - t0) / calls)
+    return float(np.median(vals))
+
+
 def timer_floor(registry: Any, budget_s: float) -> dict[str, Any]:
     out = {}
     for name in registry.backend_names:
@@ -91,7 +104,8 @@ def timer_floor(registry: Any, budget_s: float) -> dict[str, Any]:
                 t = time_call(fn, device, TimingOptions(budget_s=budget_s))
                 out[key] = {"timer": t.timer, "per_call_s": t.median_s, "iqr_over_median": t.iqr_s / t.median_s
                             if t.median_s else None, "loops": t.loops, "n_samples": len(t.samples_s),
-                            "timer_overhead_s": timer_overhead(device.timer(), repeats=21)}
+                            "timer_overhead_s": timer_overhead(device.timer(), repeats=21),
+                            "wall_per_call_s": _wall_per_call(fn, device)}
             except NotImplementedError as exc:
                 out[key] = {"skipped": str(exc)}
             except Exception as exc:

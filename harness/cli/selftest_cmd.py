@@ -36,12 +36,13 @@ def command(as_json, reduced, no_run, run_out, out_file):
     from rich.table import Table
 
     t = Table(title="Timer floor (empty kernel, harness protocol)", title_justify="left")
-    for c in ("device", "timer", "per call", "IQR/median", "timer start/stop"):
+    for c in ("device", "timer", "per call", "IQR/median", "timer start/stop", "wall per synced call"):
         t.add_column(c)
     for key, r in res["timer_floor"].items():
         if "per_call_s" in r:
             t.add_row(escape(key), r["timer"], f"{r['per_call_s'] * 1e6:.2f} µs",
-                      f"{r['iqr_over_median']:.3f}", f"{r['timer_overhead_s'] * 1e6:.2f} µs")
+                      f"{r['iqr_over_median']:.3f}", f"{r['timer_overhead_s'] * 1e6:.2f} µs",
+                      f"{r['wall_per_call_s'] * 1e6:.2f} µs")
         else:
             t.add_row(escape(key), "", "", "", escape(r.get("skipped") or r.get("error") or ""))
     con.print(t)
