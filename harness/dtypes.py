@@ -60,7 +60,8 @@ def round_bfloat16(x: np.ndarray) -> np.ndarray:
 def round_to(x, name: str):
     """Round float64 host values to the format `name`, returned in host storage."""
     if name == "bfloat16":
-        return round_bfloat16(np.asarray(x, dtype=np.float64))
+        r = round_bfloat16(np.asarray(x, dtype=np.float64))
+        return r if isinstance(x, np.ndarray) else np.float32(r)
     if isinstance(x, np.ndarray):
         return x.astype(storage_dtype(name))
     return storage_dtype(name).type(x)
