@@ -66,6 +66,9 @@ class RunContext:
     commit: str | None = None
     run_id: str = ""
     save_arrays: Path | None = None
+    #: called with {"first_call_s": seconds} once the first (warm-up) call returned; a
+    #: worker forwards it so the parent can extend a slow but healthy case's deadline.
+    on_progress: Callable[[dict[str, Any]], None] | None = None
     _inputs_key: tuple | None = None
     _inputs: tuple[HostInputs, np.ndarray] | None = None
     _inputs_sha256: str | None = None
@@ -286,7 +289,15 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         dev_inputs, h2d = time_transfer(upload, device)
         stage = "run"
 
+        n_calls = [0, 0.0]
+
         def call():
+            n_calls[0] += 1
+            if n_calls[0] == 1:
+                n_calls[1] = time.perf_counter()
+            elif n_calls[0] == 2 and ctx.on_progress is not None:
+                # time_call synchronises after the warm-up, so this is the first call's time
+                ctx.on_progress({"first_call_s": time.perf_counter() - n_calls[1]})
             return impl.fn(device, **dev_inputs)
 
         timing = time_call(call, device, ctx.timing)

@@ -9,7 +9,11 @@ case at a time and waits at most `timeout_s` for the record:
 - the worker dies (segfault, abort, os._exit): the case is recorded `crashed` with the
   signal and the innermost frame faulthandler saw; a new worker takes the next case;
 - no record in time: the worker is asked for its traceback (SIGUSR1), killed, and the
-  case is recorded `timeout` with where it was stuck.
+  case is recorded `timeout` with where it was stuck. The deadline is `timeout_s` from
+  the start of the case; once the first (warm-up) call returns, the worker reports its
+  duration and the deadline moves to at least `timeout_s` + twice what the timing
+  protocol still needs at that speed, so a slow but healthy case is not cut short
+  while a call that never returns still is.
 
 Failures the worker catches itself (`error`, `oom`, `nan`, `invalid`) come back in
 the record like any other status. After `oom`, or `error` on a CUDA device (a CUDA
@@ -195,32 +199,47 @@ class CaseSupervisor:
         assert self._conn is not None and self._proc is not None
         t0 = time.perf_counter()
         pid = self._proc.pid
-        if not self._conn.poll(self.timeout_s):
-            where = self._dump_traceback()
-            self._stop_worker(kill=True)
-            rec = failure_record(case, self.ctx, "timeout",
-                                 f"no result after {self.timeout_s:g} s, worker killed"
-                                 f"{'; stuck ' + where if where else ''}. If the case is just slow, "
-                                 f"raise --timeout")
-            rec.update(case_wall_s=time.perf_counter() - t0, worker_pid=pid, isolation="worker")
-            return rec
-        try:
-            raw = self._conn.recv_bytes()
-        except (EOFError, OSError):
-            self._proc.join(5)
-            why = _signal_name(self._proc.exitcode)
-            dump = self._fault_dump()
-            self._stop_worker(kill=True)
-            rec = failure_record(case, self.ctx, "crashed",
-                                 f"worker process died ({why}){' ' + dump if dump else ''}")
-            rec.update(case_wall_s=time.perf_counter() - t0, worker_pid=pid, isolation="worker")
-            return rec
-        rec = {k: from_json_value(v) for k, v in json.loads(raw).items()}
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._conn.poll(left):
+                waited = time.perf_counter() - t0
+                where = self._dump_traceback()
+                self._stop_worker(kill=True)
+                rec = failure_record(case, self.ctx, "timeout",
+                                     f"no result after {waited:.0f} s, worker killed"
+                                     f"{'; stuck ' + where if where else ''}. If the case is just slow, "
+                                     f"raise --timeout (now {self.timeout_s:g} s)")
+                rec.update(case_wall_s=waited, worker_pid=pid, isolation="worker")
+                return rec
+            try:
+                msg = json.loads(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                self._proc.join(5)
+                why = _signal_name(self._proc.exitcode)
+                dump = self._fault_dump()
+                self._stop_worker(kill=True)
+                rec = failure_record(case, self.ctx, "crashed",
+                                     f"worker process died ({why}){' ' + dump if dump else ''}")
+                rec.update(case_wall_s=time.perf_counter() - t0, worker_pid=pid, isolation="worker")
+                return rec
+            if msg.get("kind") == "progress":
+                deadline = max(deadline, time.monotonic() + self.timeout_s +
+                               2 * self.expected_after_first_call(float(msg.get("first_call_s") or 0)))
+                continue
+            break
+        rec = {k: from_json_value(v) for k, v in msg["record"].items()}
         rec["isolation"] = "worker"
         if rec.get("status") == "oom" or (rec.get("status") == "error" and
                                           ("cuda" in str(case.device) or case.backend == "cupy")):
             self._stop_worker(kill=False)
         return rec
+
+    def expected_after_first_call(self, call_s: float) -> float:
+        """What the timing protocol still needs once one call took `call_s`: auto-ranging,
+        `min_samples` samples (within the budget), the determinism re-run and download."""
+        t = self.ctx.timing
+        return t.budget_s + (t.min_samples + 4) * call_s
 
     def _dump_traceback(self) -> str:
         """Ask a stuck worker where it is (faulthandler on SIGUSR1) before killing it."""
@@ -295,6 +314,7 @@ def worker_main(conn, config_json: str, fault_path: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which records it
         conn.send_bytes(_json_bytes({"kind": "error", "message": f"{type(exc).__name__}: {exc}"}))
         return
+    ctx.on_progress = lambda info: conn.send_bytes(_json_bytes({"kind": "progress", **info}))
     conn.send_bytes(b'{"kind":"ready"}')
     from .runner import execute_case
 
@@ -313,4 +333,4 @@ def worker_main(conn, config_json: str, fault_path: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - e.g. SystemExit raised by a kernel
             rec = failure_record(case, ctx, "error", f"{type(exc).__name__}: {exc}")
             rec["worker_pid"] = os.getpid()
-        conn.send_bytes(_json_bytes(rec))
+        conn.send_bytes(_json_bytes({"kind": "record", "record": rec}))

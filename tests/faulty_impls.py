@@ -63,3 +63,13 @@ def saxpy_wrong_shape(dev, a, x, y):
 @implementation("saxpy", "numpy", "wrong_dtype")
 def saxpy_wrong_dtype(dev, a, x, y):
     return (a * x + y).astype(np.float16)
+
+
+@implementation("saxpy", "numpy", "slow")
+def saxpy_slow(dev, a, x, y):
+    """Healthy but slow: the whole case takes longer than the tests' --timeout 2, and must
+    still finish, because the deadline grows once the first call has been timed."""
+    import time
+
+    time.sleep(0.4)
+    return a * x + y

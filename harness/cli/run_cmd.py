@@ -281,7 +281,12 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
             if old_header.get("commit") != commit:
                 con.print(f"[yellow]note[/]: the run started at commit {old_header.get('commit')}, "
                           f"this is {commit}; new records carry the current commit")
-            writer = RunWriter(out_dir, old_header, path=resume_path)
+            try:
+                writer = RunWriter(out_dir, old_header, path=resume_path)
+            except OSError as exc:
+                raise click.BadParameter(f"cannot append to {resume_path} ({exc.strerror or exc}); make it "
+                                         f"writable, or copy it somewhere writable and resume the copy",
+                                         param_hint="--resume") from None
             writer.note("resume", started=now_iso(), argv=sys.argv[1:], commit=commit,
                         missing=len(planned), recorded=len(done))
         else:
