@@ -142,7 +142,7 @@ SPEC = register_kernel(KernelSpec(
         source="first-order forward error analysis of the Black-Scholes formula: one rounding per "
                "arithmetic operation, OpenCL 1.2 §7.4 ulp limits per transcendental (log/exp/sqrt 3, "
                "div 2.5, erf 16 ulp), errors of d propagated through Φ' = φ; normwise over all prices"),
-    sizes={"quick": (10_000, 100_000, 1_000_000), "full": (10_000, 100_000, 1_000_000, 10_000_000),
+    sizes={"quick": (10_000, 100_000, 500_000), "full": (10_000, 100_000, 1_000_000, 10_000_000),
            "test": (1, 7, 1000, 1025)},
     category="compute",
     input_distribution="S~U(20,120), K=S*U(0.8,1.25), T~U(0.25,2), r~U(0.01,0.06), sigma~U(0.15,0.5)",

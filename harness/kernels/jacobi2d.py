@@ -90,7 +90,7 @@ SPEC = register_kernel(KernelSpec(
         source="first-order: each sweep adds <= γ_5 (M_t + ||b||/4) in the max norm (Higham 2002, §3.1, "
                "summation of 5 terms; scaling by 1/4 exact) and the sweep is non-expansive in the max norm, "
                "so ||e_t|| <= γ_{5t} (||x0|| + (t+1)||b||/4); relative to ||x_t||_inf"),
-    sizes={"quick": (64, 128, 256), "full": (64, 128, 256, 512, 1024), "test": (1, 3, 7, 33, 70)},
+    sizes={"quick": (32, 64, 128), "full": (64, 128, 256, 512, 1024), "test": (1, 3, 7, 33, 70)},
     category="iterative",
     input_distribution="x0 ~ U(0,1), b ~ U(0,1/32) on an n x n grid",
 ))

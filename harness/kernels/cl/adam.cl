@@ -1,12 +1,13 @@
 // One Adam step on f(w) = ½ Σ d (w − c)², one work-item per parameter; w, m, v are
-// updated in place. Bias corrections 1 − βᵗ are computed in REAL with pown.
+// updated in place. The bias corrections bc = 1 − βᵗ are the same for every parameter,
+// so the host computes them once per step, in the working precision.
 #ifdef REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
 __kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __global REAL *v,
                         __global const REAL *c, __global const REAL *d, const REAL lr,
-                        const REAL b1, const REAL b2, const REAL eps, const int t)
+                        const REAL b1, const REAL b2, const REAL eps, const REAL bc1, const REAL bc2)
 {
     const int i = get_global_id(0);
     if (i >= n) return;
@@ -16,7 +17,7 @@ __kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __globa
     const REAL vi = b2 * v[i] + (one - b2) * (g * g);
     m[i] = mi;
     v[i] = vi;
-    const REAL mh = mi / (one - pown(b1, t));
-    const REAL vh = vi / (one - pown(b2, t));
+    const REAL mh = mi / bc1;
+    const REAL vh = vi / bc2;
     w[i] -= lr * mh / (sqrt(vh) + eps);
 }
