@@ -234,7 +234,8 @@ def load_results(path: str | os.PathLike = "results"):
     """All records under `path` (a file, or a folder searched recursively) as a DataFrame.
 
     Run-level fields (run_id, machine_id, commit) fill in from the header where a
-    record lacks them; `machine` holds the header's machine dict, `source` the file.
+    record lacks them; `machine` holds the header's machine dict and `results_file`
+    the file the row came from (a record's own `source`, e.g. "asv", is kept).
     """
     import pandas as pd
 
@@ -248,7 +249,7 @@ def load_results(path: str | os.PathLike = "results"):
                 if row.get(k) is None:
                     row[k] = header.get(k)
             row["machine"] = header.get("machine", {})
-            row["source"] = str(f)
+            row["results_file"] = str(f)
             rows.append(row)
     cols = list(REQUIRED_FIELDS)
     df = pd.DataFrame(rows)
