@@ -65,6 +65,25 @@ def _fmt_time(v) -> str:
     return f"{v / 1e-9:.3g} ns"
 
 
+def store_growth(writer) -> list[dict]:
+    """Fit error growth over every record of the run file (a resumed run included) and
+    append the rows as "growth" lines, stamped so readers take the latest batch."""
+    from ..growth import growth_records
+    from ..record import now_iso
+    from ..store import read_run
+
+    try:
+        _, all_records = read_run(writer.path)
+        rows = growth_records(all_records)
+    except Exception as exc:  # analysis must never cost the measurements
+        console().print(f"error-growth fit skipped: {type(exc).__name__}: {exc}")
+        return []
+    batch = now_iso()
+    for row in rows:
+        writer.note("growth", batch=batch, **row)
+    return rows
+
+
 def new_run_id(commit: str | None) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return f"{stamp}-{(commit or 'nocommit')[:8]}-{secrets.token_hex(2)}"
@@ -341,6 +360,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
     finally:
         if supervisor is not None:
             supervisor.close()
+    growth = store_growth(writer)
     if not quiet:
         con.print(summary_table(records))
         skipped = [r for r in records if r["status"] == "skipped"]
@@ -357,5 +377,9 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
         counts = {}
         for r in records:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
+        fitted = [g for g in growth if g.get("slope") is not None]
+        if fitted:
+            con.print(f"error growth: slope of log(error) vs log(size) fitted for {len(fitted)} series "
+                      "(stored as 'growth' lines; harness.growth.growth_frame(load_results(...)) recomputes)")
         con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); results in {writer.path}")
