@@ -50,6 +50,7 @@ def test_run_stores_loadable_records(small_run):
     assert len(files) == 1 and files[0].parent.name == "test-machine"
     # round trip: the frame built from the file equals the records in it
     lines = [json.loads(l) for l in files[0].read_text().splitlines()[1:]]
+    lines = [l for l in lines if l["kind"] == "record"]
     assert len(lines) == len(df)
     assert sorted(r["case_id"] for r in lines) == sorted(df.case_id)
     from harness.store import read_run
@@ -68,7 +69,8 @@ def test_truncated_file_keeps_finished_records(small_run, tmp_path):
     src = next(out.rglob("*.jsonl"))
     dst = tmp_path / "m" / "cut.jsonl"
     dst.parent.mkdir()
-    text = src.read_text()
+    record_lines = [l for l in src.read_text().splitlines() if '"kind":"record"' in l]
+    text = src.read_text().splitlines()[0] + "\n" + "\n".join(record_lines) + "\n"
     dst.write_text(text[: len(text) - 40])  # cut the last record mid-line
     (tmp_path / "m" / "foreign.jsonl").write_text('{"schema": "something-else"}\n')
     with warnings.catch_warnings(record=True) as w:
