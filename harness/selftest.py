@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,28 +207,30 @@ def quick_run(registry: Any, out_dir: str | os.PathLike | None = None, extra_arg
     from .store import read_run
 
     backends = backends or cpu_backends(registry)
-    tmp = None
-    if out_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="harness-selftest-")
-        out_dir = tmp.name
+    # A private folder, so a concurrent run writing to the same --out is never mistaken for this one.
+    tmp = tempfile.TemporaryDirectory(prefix="harness-selftest-")
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--preset", "quick",
-           "--backends", ",".join(backends), "--out", str(out_dir), "--quiet", *extra_args]
-    before = set(Path(out_dir).rglob("*.jsonl")) if Path(out_dir).exists() else set()
+           "--backends", ",".join(backends), "--out", tmp.name, "--quiet", *extra_args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    result: dict[str, Any] = {"command": ["harness", *cmd[3:]], "wall_s": wall, "returncode": proc.returncode,
-                              "limit_s": QUICK_RUN_LIMIT_S, "backends": backends}
+    result: dict[str, Any] = {"command": ["harness", *cmd[3:9], "<out>", *cmd[10:]], "wall_s": wall,
+                              "returncode": proc.returncode, "limit_s": QUICK_RUN_LIMIT_S, "backends": backends}
     if proc.returncode != 0:
         result["stderr_tail"] = proc.stderr[-2000:]
-    new = sorted(set(Path(out_dir).rglob("*.jsonl")) - before)
+    new = sorted(Path(tmp.name).rglob("*.jsonl"))
     if new:
         header, records = read_run(new[-1])
         ran = [r for r in records if r["status"] != "skipped"]
         cost = [(r.get("time_median_s") or 0) * (r.get("n_samples") or 0) * (r.get("loops") or 1)
                 + (r.get("compile_s") or 0) for r in ran]
         budget = header.get("budget_s")
-        result.update(results_file=str(new[-1]) if tmp is None else None, n_cases=len(ran),
+        kept = None
+        if out_dir is not None:
+            dest = Path(out_dir) / new[-1].parent.name
+            dest.mkdir(parents=True, exist_ok=True)
+            kept = str(shutil.copy2(new[-1], dest / new[-1].name))
+        result.update(results_file=kept, n_cases=len(ran),
                       n_skipped=len(records) - len(ran), budget_s=budget,
                       wall_per_case_s=wall / len(ran) if ran else None,
                       timed_s_total=float(sum(cost)),
@@ -235,8 +238,7 @@ def quick_run(registry: Any, out_dir: str | os.PathLike | None = None, extra_arg
                       timed_s_per_case_max=float(max(cost)) if cost else None,
                       over_3x_budget=[r["case_id"] for r, c in zip(ran, cost) if budget and c > 3 * budget])
     result["within_limit"] = bool(proc.returncode == 0 and wall <= QUICK_RUN_LIMIT_S)
-    if tmp is not None:
-        tmp.cleanup()
+    tmp.cleanup()
     return result
 
 
