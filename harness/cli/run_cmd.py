@@ -278,6 +278,9 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
     opts = TimingOptions(budget_s=budget_s)
     ctx = RunContext(reg, seed=seed, timing=opts, machine_id=machine["machine_id"], commit=commit,
                      run_id=run_id, save_arrays=save_arrays)
+    from ..roofline import set_results_dir
+
+    set_results_dir(out_dir)  # roofline ceilings cached by `harness machine` (workers inherit it)
     supervisor = None
     writer = None
     records: list[dict] = []
@@ -319,9 +322,12 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
                        "budget_s": opts.budget_s, "max_memory_bytes": max_memory_bytes,
                        "isolate": not no_isolate,
                        "timeout_s": supervisor.timeout_s if supervisor is not None else None}
+            from ..ceilings import header_fields
+
             header = {"run_id": run_id, "machine_id": machine["machine_id"], "commit": commit,
                       "started": now_iso(), "argv": sys.argv[1:], "preset": preset, "seed": seed,
-                      "budget_s": opts.budget_s, "options": options, "machine": {**machine, "devices": devices}}
+                      "budget_s": opts.budget_s, "options": options,
+                      "machine": {**machine, "devices": devices, **header_fields(out_dir)}}
             writer = RunWriter(out_dir, header)
 
         def store(rec):

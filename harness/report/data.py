@@ -224,11 +224,11 @@ def throughput(r: dict[str, Any], kind: str) -> float | None:
     return None
 
 
-def ceilings(machine: dict[str, Any], device: str) -> dict[str, Any]:
-    c = machine.get("ceilings") if isinstance(machine, dict) else None
-    if isinstance(c, dict) and isinstance(c.get(device), dict):
-        return c[device]
-    return {}
+def ceilings(machine: dict[str, Any], backend: str, device: str) -> dict[str, Any]:
+    """The device's measured ceilings from a run header (keyed "<backend>/<device>")."""
+    from ..roofline import ceilings_for
+
+    return ceilings_for(machine, backend, device)
 
 
 def group(records: Iterable[dict[str, Any]], *keys: str) -> dict[tuple, list[dict[str, Any]]]:

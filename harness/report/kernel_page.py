@@ -174,7 +174,7 @@ class KernelPage:
         seen = set()
         notes = []
         for r in self.ok:
-            c = ceilings(r.get("machine") or {}, r["device"])
+            c = ceilings(r.get("machine") or {}, r["backend"], r["device"])
             if not c or not sizes:
                 continue
             lines = []
