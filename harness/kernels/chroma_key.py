@@ -21,7 +21,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, normwise_relative
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, wg_size
+from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -115,6 +115,20 @@ def chroma_key_cupy(dev, fg, bg, key, threshold):
 
 @implementation("chroma_key", "opencl")
 def chroma_key_opencl(dev, fg, bg, key, threshold):
+    """VW pixels (three cache lines per image) per work-item, output from the buffer pool."""
+    vw = vector_width(fg.dtype)
+    prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype), VW=vw)
+    out = cl_empty(dev, fg.shape, fg.dtype)
+    pixels = fg.shape[0] * fg.shape[1]
+    items = max(1, -(-pixels // vw))
+    dev.launch(prg.chroma_key_vec, (items,), (local_1d(dev, items, prg.chroma_key_vec),), np.int32(pixels),
+               fg.data, bg.data, key.data, threshold, out.data)
+    return out
+
+
+@implementation("chroma_key", "opencl", "opencl_scalar")
+def chroma_key_opencl_scalar(dev, fg, bg, key, threshold):
+    """The untuned version: one pixel per work-item, a fresh output buffer per call."""
     prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype))
     out = dev.empty(fg.shape, fg.dtype)
     pixels = fg.shape[0] * fg.shape[1]

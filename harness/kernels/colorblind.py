@@ -15,7 +15,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, wg_size
+from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
 from ._maps_common import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -88,6 +88,20 @@ _CUDA_REAL = {"float32": "float", "float64": "double"}
 
 @implementation("colorblind", "opencl")
 def colorblind_opencl(dev, img, M):
+    """VW pixels (three cache lines) per work-item, output from the device's buffer pool."""
+    vw = vector_width(img.dtype)
+    prg = dev.compile("colorblind.cl", dtype=str(img.dtype), VW=vw)
+    out = cl_empty(dev, img.shape, img.dtype)
+    pixels = img.shape[0] * img.shape[1]
+    items = max(1, -(-pixels // vw))
+    dev.launch(prg.colorblind_vec, (items,), (local_1d(dev, items, prg.colorblind_vec),), np.int32(pixels),
+               img.data, M.data, out.data)
+    return out
+
+
+@implementation("colorblind", "opencl", "opencl_scalar")
+def colorblind_opencl_scalar(dev, img, M):
+    """The untuned version: one pixel per work-item, a fresh output buffer per call."""
     prg = dev.compile("colorblind.cl", dtype=str(img.dtype))
     out = dev.empty(img.shape, img.dtype)
     pixels = img.shape[0] * img.shape[1]

@@ -1,16 +1,37 @@
-// z <- x + y, one work-item per element; the global size is rounded up to the
-// work-group size, so out-of-range items return.
+// z <- x + y.
+//
+// vadd (VW > 1, the default): each work-item adds VW consecutive elements with one
+//   vector load of x and y and one vector store (one 64-byte cache line), so PoCL's
+//   work-group loop streams memory instead of doing one scalar per iteration. The
+//   last item takes the scalar tail; items past n return.
+// vadd with VW == 1: the original one-element-per-work-item kernel, kept for comparison.
 #ifdef REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 #ifdef REAL_IS_HALF
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
+#ifndef VW
+#define VW 1
+#endif
+
+#if VW == 1
+#define VLOAD(o, p) (p)[o]
+#define VSTORE(v, o, p) ((p)[o] = (v))
+#else
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VLOAD CAT(vload, VW)
+#define VSTORE CAT(vstore, VW)
+#endif
 
 __kernel void vadd(const int n, __global const REAL *x, __global const REAL *y,
                    __global REAL *z)
 {
-    const int i = get_global_id(0);
-    if (i < n)
-        z[i] = x[i] + y[i];
+    const int i = get_global_id(0) * VW;
+    if (i + VW <= n) {
+        VSTORE(VLOAD(0, x + i) + VLOAD(0, y + i), 0, z + i);
+    } else {
+        for (int j = i; j < n; ++j) z[j] = x[j] + y[j];
+    }
 }
