@@ -23,7 +23,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import n_groups
+from ._common import cl_empty, n_groups
 from ._maps_common import REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
 from .sum import acc16
 
@@ -87,6 +87,33 @@ def l2norm_cupy(dev, x):
 
 @implementation("l2norm", "opencl")
 def l2norm_opencl(dev, x):
+    """Both passes stream vector chunks per work-item with a tree per group (as dot)."""
+    import pyopencl as cl
+
+    from .dot import chunk_geometry
+
+    vw = 16
+    prg = dev.compile("l2norm.cl", dtype=str(x.dtype), VW=vw)
+    chunk, local, groups = chunk_geometry(dev, x.size, prg.sumsq_chunks, vw)
+    n, chunk = np.int32(x.size), np.int32(chunk)
+    scratch = cl.LocalMemory(local * x.dtype.itemsize)
+    final = max(1, min(groups, cl_local(dev)))
+    final_scratch = cl.LocalMemory(final * x.dtype.itemsize)
+    partial = cl_empty(dev, (groups,), x.dtype)
+    maxabs = cl_empty(dev, (1,), x.dtype)
+    dev.launch(prg.maxabs_chunks, (groups * local,), (local,), n, chunk, x.data, partial.data, scratch)
+    dev.launch(prg.maxabs_partial, (final,), (final,), np.int32(groups), partial.data, maxabs.data, final_scratch)
+    dev.launch(prg.sumsq_chunks, (groups * local,), (local,), n, chunk, x.data, maxabs.data, partial.data,
+               scratch)
+    out = cl_empty(dev, (1,), x.dtype)
+    dev.launch(prg.sum_finalize, (final,), (final,), np.int32(groups), partial.data, maxabs.data, out.data,
+               final_scratch)
+    return out.reshape(())
+
+
+@implementation("l2norm", "opencl", "opencl_tree")
+def l2norm_opencl_tree(dev, x):
+    """The untuned GPU-style version: grid-stride slices, 256-wide groups, fresh buffers."""
     import pyopencl as cl
 
     prg = dev.compile("l2norm.cl", dtype=str(x.dtype))

@@ -4,6 +4,12 @@
 //      the scaling is exact and cannot overflow (Blue 1978; LAPACK xNRM2);
 //   3. sum_finalize: one group sums the partials and writes sqrt(s) * 2^e.
 // Group sizes need not be powers of two, nor divide n.
+//
+// maxabs_chunks and sumsq_chunks (the default, built with VW) replace the first launch
+// of steps 1 and 2 on CPU OpenCL (PoCL): few, small groups, each work-item streams one
+// contiguous chunk with VW-wide vector loads, then the group's tree in local memory
+// (log2 of a small group's size barriers). maxabs_partial and sumsq_partial are the
+// GPU-style grid-stride versions, kept for comparison.
 #ifdef REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
@@ -93,3 +99,81 @@ __kernel void sum_finalize(const int n, __global const REAL *partial, __global c
         out[0] = ldexp(sqrt(scratch[0]), e);
     }
 }
+
+#ifdef VW
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+typedef CAT(REAL, VW) realv;
+#define VLOAD CAT(vload, VW)
+
+inline REAL hreduce_max(const realv v)
+{
+#if VW == 16
+    const CAT(REAL, 8) h = fmax(v.lo, v.hi);
+    const CAT(REAL, 4) q = fmax(h.lo, h.hi);
+#elif VW == 8
+    const CAT(REAL, 4) q = fmax(v.lo, v.hi);
+#else
+#error "VW must be 8 or 16"
+#endif
+    const CAT(REAL, 2) d = fmax(q.lo, q.hi);
+    return fmax(d.x, d.y);
+}
+
+inline REAL hreduce_sum(const realv v)
+{
+#if VW == 16
+    const CAT(REAL, 8) h = v.lo + v.hi;
+    const CAT(REAL, 4) q = h.lo + h.hi;
+#else
+    const CAT(REAL, 4) q = v.lo + v.hi;
+#endif
+    const CAT(REAL, 2) d = q.lo + q.hi;
+    return d.x + d.y;
+}
+
+__kernel void maxabs_chunks(const int n, const int chunk, __global const REAL *x,
+                            __global REAL *partial, __local REAL *scratch)
+{
+    const int start = min((int)get_global_id(0) * chunk, n);
+    const int end = min(start + chunk, n);
+    realv m0 = (realv)0, m1 = (realv)0;
+    int i = start;
+    for (; i + 2 * VW <= end; i += 2 * VW) {
+        m0 = fmax(m0, fabs(VLOAD(0, x + i)));
+        m1 = fmax(m1, fabs(VLOAD(0, x + i + VW)));
+    }
+    REAL m = hreduce_max(fmax(m0, m1));
+    for (; i < end; ++i)
+        m = fmax(m, fabs(x[i]));
+    scratch[get_local_id(0)] = m;
+    tree_max(scratch);
+    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+}
+
+__kernel void sumsq_chunks(const int n, const int chunk, __global const REAL *x,
+                           __global const REAL *maxabs, __global REAL *partial,
+                           __local REAL *scratch)
+{
+    int e;
+    const REAL inv = inv_scale(maxabs[0], &e);
+    const int start = min((int)get_global_id(0) * chunk, n);
+    const int end = min(start + chunk, n);
+    // Two vector accumulators: independent add chains hide the add latency.
+    realv acc0 = (realv)0, acc1 = (realv)0;
+    int i = start;
+    for (; i + 2 * VW <= end; i += 2 * VW) {
+        const realv v0 = VLOAD(0, x + i) * inv, v1 = VLOAD(0, x + i + VW) * inv;
+        acc0 += v0 * v0;
+        acc1 += v1 * v1;
+    }
+    REAL acc = hreduce_sum(acc0 + acc1);
+    for (; i < end; ++i) {
+        const REAL v = x[i] * inv;
+        acc += v * v;
+    }
+    scratch[get_local_id(0)] = acc;
+    tree_sum(scratch);
+    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+}
+#endif
