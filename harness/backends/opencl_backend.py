@@ -74,6 +74,7 @@ class OpenCLDevice(Device):
         self._programs: dict[tuple, Any] = {}
         self.extensions = set(device.extensions.split())
         self.build_options: dict[str, list[str]] = {}
+        self.build_notes: dict[str, list[str]] = {}
 
     # -- data ---------------------------------------------------------------------
     def to_device(self, host: np.ndarray, dtype: str):
@@ -117,9 +118,17 @@ class OpenCLDevice(Device):
             if dtype == "float16":
                 opts.append("-DREAL_IS_HALF=1")
             opts += [f"-D{k}={v}" for k, v in sorted(defines.items())]
-            prg = Program(self.cl, self.cl.Program(self.context, text).build(options=opts))
+            import warnings
+
+            # PoCL prints harmless notes on success; keep them as data, not console noise.
+            with warnings.catch_warnings(record=True) as notes:
+                warnings.simplefilter("always", self.cl.CompilerWarning)
+                built = self.cl.Program(self.context, text).build(options=opts)
+            prg = Program(self.cl, built)
             self._programs[key] = prg
             self.build_options[source] = opts
+            if notes:
+                self.build_notes[source] = [str(n.message)[:500] for n in notes]
         return prg
 
     def launch(self, kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None, *args):
