@@ -151,7 +151,7 @@ class OpenCLDevice(Device):
         return None
 
     def divergence_sources(self) -> dict[str, Any]:
-        return {"build_options": dict(self.build_options),
+        return {"build_options": dict(self.build_options), "build_notes": dict(self.build_notes),
                 "fp_contract": "OpenCL default (FP_CONTRACT on)"}
 
     def metadata(self) -> dict[str, Any]:
