@@ -282,25 +282,15 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         device = ctx.device(case.backend, case.device)
         rec["threads"] = device.threads()
 
-        def upload():
-            d = device.inputs_to_device(inputs.values, dtype)
-            return d
-
-        dev_inputs, h2d = time_transfer(upload, device)
+        dev_inputs, h2d = time_transfer(lambda: device.inputs_to_device(inputs.values, dtype), device)
         stage = "run"
 
-        n_calls = [0, 0.0]
-
         def call():
-            n_calls[0] += 1
-            if n_calls[0] == 1:
-                n_calls[1] = time.perf_counter()
-            elif n_calls[0] == 2 and ctx.on_progress is not None:
-                # time_call synchronises after the warm-up, so this is the first call's time
-                ctx.on_progress({"first_call_s": time.perf_counter() - n_calls[1]})
             return impl.fn(device, **dev_inputs)
 
-        timing = time_call(call, device, ctx.timing)
+        progress = ctx.on_progress
+        timing = time_call(call, device, ctx.timing, after_warmup=None if progress is None else
+                           (lambda first_s: progress({"first_call_s": first_s})))
         stage = "download"
         out_host, d2h = time_transfer(lambda: device.outputs_to_host(timing.first_output), device)
         again = device.outputs_to_host(call())

@@ -62,13 +62,19 @@ def timer_overhead(timer: Timer, repeats: int = 7) -> float:
     return float(np.median(vals))
 
 
-def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions) -> Timing:
-    """Time fn() on `device` following the protocol in the module docstring."""
+def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions,
+              after_warmup: Callable[[float], None] | None = None) -> Timing:
+    """Time fn() on `device` following the protocol in the module docstring.
+
+    `after_warmup(compile_s)` is called once the warm-up call has finished, outside
+    every timed region (a worker uses it to extend a slow case's deadline)."""
     device.synchronize()
     t0 = time.perf_counter()
     first = fn()
     device.synchronize()
     compile_s = time.perf_counter() - t0
+    if after_warmup is not None:
+        after_warmup(compile_s)
 
     timer = device.timer()
     overhead = timer_overhead(timer)
