@@ -71,7 +71,7 @@ class OpenCLDevice(Device):
         self.kind = "gpu" if device.type & cl.device_type.GPU else "cpu"
         self.context = cl.Context([device])
         self.queue = cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
-        self._programs: dict[tuple, Any] = {}
+        self._programs: dict[tuple, tuple[Program, list[str], list[str]]] = {}
         self.extensions = set(device.extensions.split())
         self.build_options: dict[str, list[str]] = {}
         self.build_notes: dict[str, list[str]] = {}
@@ -107,8 +107,8 @@ class OpenCLDevice(Device):
     def compile(self, source: str, dtype: str = "float32", options: tuple[str, ...] = (), **defines: Any):
         """Build harness/kernels/cl/<source> for `dtype`; cached per context, dtype and options."""
         key = (source, dtype, tuple(options), tuple(sorted(defines.items())))
-        prg = self._programs.get(key)
-        if prg is None:
+        cached = self._programs.get(key)
+        if cached is None:
             from importlib.resources import files
 
             text = (files("harness.kernels") / "cl" / source).read_text()
@@ -124,11 +124,15 @@ class OpenCLDevice(Device):
             with warnings.catch_warnings(record=True) as notes:
                 warnings.simplefilter("always", self.cl.CompilerWarning)
                 built = self.cl.Program(self.context, text).build(options=opts)
-            prg = Program(self.cl, built)
-            self._programs[key] = prg
-            self.build_options[source] = opts
-            if notes:
-                self.build_notes[source] = [str(n.message)[:500] for n in notes]
+            cached = self._programs[key] = (Program(self.cl, built), opts,
+                                            [str(n.message)[:500] for n in notes])
+        prg, opts, notes = cached
+        # A cache hit too: the case being run now is the one these fields describe.
+        self.build_options[source] = opts
+        if notes:
+            self.build_notes[source] = notes
+        else:
+            self.build_notes.pop(source, None)
         return prg
 
     def launch(self, kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None, *args):
