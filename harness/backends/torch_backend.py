@@ -55,9 +55,6 @@ class TorchDevice(Device):
             t = t.float()  # exact: every bfloat16 is a float32
         return t.cpu().numpy()
 
-    def scalar(self, value: Any, dtype: str) -> Any:
-        return value
-
     def synchronize(self) -> None:
         if self.name.startswith("cuda"):
             self.torch.cuda.synchronize(self._dev)
