@@ -148,16 +148,11 @@ def baseline_times(records: Iterable[dict[str, Any]]) -> dict[tuple, float]:
 
 
 def fit_slope(sizes: Sequence[float], values: Sequence[float]) -> float | None:
-    """Least-squares slope of log(value) against log(size) over the positive values."""
-    pts = [(math.log(s), math.log(v)) for s, v in zip(sizes, values)
-           if s and v is not None and v > 0 and math.isfinite(v) and s > 0]
-    if len({x for x, _ in pts}) < 2:
-        return None
-    n = len(pts)
-    mx = sum(x for x, _ in pts) / n
-    my = sum(y for _, y in pts) / n
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
-    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+    """Least-squares slope of log(value) against log(size) over the positive values: the
+    same fit as the stored error-growth rows (harness.growth.fit_loglog)."""
+    from ..growth import fit_loglog
+
+    return fit_loglog(sizes, values)["slope"]
 
 
 def crossover(sizes: Sequence[int], ratio: Sequence[float]) -> dict[str, Any]:
