@@ -141,30 +141,14 @@ def _stream_ops(device: Any, n: int, dtype: str):
     raise NotImplementedError(f"no STREAM kernels for backend {backend!r}")
 
 
-_CL_STREAM = r"""
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-__kernel void stream_copy(__global const REALV *a, __global REALV *b)
-{ const size_t i = get_global_id(0); b[i] = a[i]; }
-__kernel void stream_triad(const REAL s, __global REALV *a, __global const REALV *b,
-                           __global const REALV *c)
-{ const size_t i = get_global_id(0); a[i] = b[i] + s * c[i]; }
-"""
-
-
 def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
     """Vector copy and triad kernels: a cache line per work-item, work-groups sized from
     the device as the harness's own streaming kernels are."""
-    from .backends.opencl_backend import CL_TYPES
     from .kernels._common import local_1d, vector_width
 
-    cl = device.cl
     dtype = str(host[0].dtype)
     vw = vector_width(dtype)
-    real = CL_TYPES[dtype]
-    opts = [f"-DREAL={real}", f"-DREALV={real}{vw}"] + (["-DREAL_IS_DOUBLE=1"] if dtype == "float64" else [])
-    prg = cl.Program(device.context, _CL_STREAM).build(options=opts)
+    prg = device.compile("stream.cl", dtype=dtype, VW=vw)
     k_copy, k_triad = prg.stream_copy, prg.stream_triad
     a, b, c = (device.to_device(h, dtype) for h in host)
     items = host[0].size // vw

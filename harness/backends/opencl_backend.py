@@ -111,7 +111,10 @@ class OpenCLDevice(Device):
         if cached is None:
             from importlib.resources import files
 
-            text = (files("harness.kernels") / "cl" / source).read_text()
+            cl_dir = files("harness.kernels") / "cl"
+            # The shared prelude (extension pragmas, token pasting) goes first; #line
+            # keeps compiler messages pointing at the kernel file's own lines.
+            text = (cl_dir / "_prelude.cl").read_text() + "#line 1\n" + (cl_dir / source).read_text()
             opts = [f"-DREAL={CL_TYPES[dtype]}", *options]
             if dtype == "float64":
                 opts.append("-DREAL_IS_DOUBLE=1")

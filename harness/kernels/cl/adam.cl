@@ -1,9 +1,6 @@
 // One Adam step on f(w) = ½ Σ d (w − c)², one work-item per parameter; w, m, v are
 // updated in place. The bias corrections bc = 1 − βᵗ are the same for every parameter,
 // so the host computes them once per step, in the working precision.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 
 __kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __global REAL *v,
                         __global const REAL *c, __global const REAL *d, const REAL lr,

@@ -1,8 +1,5 @@
 // Black-Scholes call and put prices, one work-item per option; out is (2, n): calls,
 // then puts. Uses the built-in log, sqrt, exp and erf (OpenCL 1.2 §7.4 accuracy).
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 
 __kernel void black_scholes(const int n, __global const REAL *S, __global const REAL *K,
                             __global const REAL *T, __global const REAL *r,

@@ -7,12 +7,6 @@
 //   pixel exactly as in the scalar kernel, so the mask is the same. The last item takes
 //   the tail pixels one by one.
 // chroma_key: the original one-work-item-per-pixel kernel, kept for comparison.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 #ifndef VW
 #define VW 1
 #endif
@@ -31,8 +25,6 @@ __kernel void chroma_key(const int pixels, __global const REAL *fg, __global con
 }
 
 #if VW > 1
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 

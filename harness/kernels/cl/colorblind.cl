@@ -7,12 +7,6 @@
 //   arithmetic between them is the same as the scalar kernel's, so the rounding is too.
 //   The last item takes the tail pixels one by one.
 // colorblind: the original one-work-item-per-pixel kernel, kept for comparison.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 #ifndef VW
 #define VW 1
 #endif
@@ -29,8 +23,6 @@ __kernel void colorblind(const int pixels, __global const REAL *img, __constant 
 }
 
 #if VW > 1
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 

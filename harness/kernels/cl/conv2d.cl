@@ -4,9 +4,6 @@
 // filter slice in private registers: each input value is then read from global memory
 // about once per group instead of nine times. Items past the image edge still help
 // load the tile and reach every barrier, and write nothing.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef TS
 #define TS 16
 #endif

@@ -7,12 +7,6 @@
 //   add_back: every element of tile g > 0 adds the scanned total of tiles 0..g-1.
 // Loads and stores are coalesced (stride L across the tile); n need not be a
 // multiple of anything.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
 __kernel void scan_blocks(const int n, const int K, __global const REAL *x, __global REAL *out,
                           __global REAL *block_sums, __local REAL *tile, __local REAL *sums)

@@ -8,12 +8,6 @@
 //   in local memory (log2 of a small group's size barriers) and writes one partial.
 // dot_partial: the GPU-style version (grid-stride slice per work-item, 256-wide
 //   groups, up to 1024 groups); kept for comparison.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 #ifndef ACC
 #define ACC REAL
 #endif
@@ -57,8 +51,6 @@ __kernel void sum_partial(const int n, __global const REAL *x, __global REAL *pa
 }
 
 #ifdef VW
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 typedef CAT(ACC, VW) accv;
 #define VLOAD CAT(vload, VW)
 #define CONVERT CAT(convert_, CAT(ACC, VW))

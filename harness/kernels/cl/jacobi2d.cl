@@ -3,9 +3,6 @@
 // ping-pong buffers). Each TS×TS work-group stages its tile plus a one-cell halo in
 // local memory, so every x value is read from global memory about once, not five times.
 // Items outside the grid still help load the tile and pass the barrier, then return.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef TS
 #define TS 16
 #endif

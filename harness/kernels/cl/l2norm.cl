@@ -10,12 +10,6 @@
 // contiguous chunk with VW-wide vector loads, then the group's tree in local memory
 // (log2 of a small group's size barriers). maxabs_partial and sumsq_partial are the
 // GPU-style grid-stride versions, kept for comparison.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
 inline int tree_top(void)
 {
@@ -101,8 +95,6 @@ __kernel void sum_finalize(const int n, __global const REAL *partial, __global c
 }
 
 #ifdef VW
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 typedef CAT(REAL, VW) realv;
 #define VLOAD CAT(vload, VW)
 

@@ -5,15 +5,10 @@
 //   per-lane mask that stops counting escaped lanes. Same operations in the same order
 //   per pixel as the scalar kernel, so counts agree with it.
 // mandelbrot: one work-item per pixel (the "before").
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef VW
 #define VW 8
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 typedef CAT(REAL, VW) realv;
 #ifdef REAL_IS_DOUBLE
 typedef CAT(long, VW) maskv;

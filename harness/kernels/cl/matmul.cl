@@ -10,9 +10,6 @@
 //
 // matmul_tiled: the textbook TS×TS local-memory tiling (one output per work-item),
 //   kept as the "before" of the tuning and for GPUs.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef TS
 #define TS 16
 #endif
@@ -23,8 +20,6 @@
 #define VW 16
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 typedef CAT(REAL, VW) realv;
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)

@@ -5,9 +5,6 @@
 // then tree-reduces the NP+1 sums in local memory (θ is staged there too) and writes one
 // row of partials. mlp_update: one work-item per entry sums the rows in a fixed order,
 // scales by 1/n, stores the loss in its checkpoint slot and updates θ.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef H
 #define H 8
 #endif

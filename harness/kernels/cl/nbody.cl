@@ -3,9 +3,6 @@
 // memory WG at a time (each group loads a tile once and every item reuses it), the
 // classic GPU tiling of the all-pairs sum. Items past n still load and reach every
 // barrier; padded tile slots have mass 0 and contribute nothing.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef WG
 #define WG 128
 #endif

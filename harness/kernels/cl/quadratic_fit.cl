@@ -3,9 +3,6 @@
 // (r = a x² + b x + c − y), then the work-group tree-reduces the three sums in local
 // memory and writes one partial triple. qf_update: a single work-group reduces the
 // partials the same way and work-item 0 updates θ ← θ − lr·scale·G (scale = 2/n).
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 
 // Tree reduction of s[0..L), s[L..2L), s[2L..3L) in place; the local size need not be a
 // power of two (the tail is folded first). Every work-item of the group must call it.

@@ -4,12 +4,6 @@
 // With VW > 1 (the default) each work-item handles VW consecutive elements (one 64-byte
 // cache line) with one vector load, a vector select and one vector store; the last
 // item takes the scalar tail. VW == 1 is the original one-element-per-item kernel.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 #ifndef VW
 #define VW 1
 #endif
@@ -18,8 +12,6 @@ __kernel void relu(const int n, __global const REAL *x, __global REAL *y)
 {
     const int i = get_global_id(0) * VW;
 #if VW > 1
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
     if (i + VW <= n) {
         const CAT(REAL, VW) v = CAT(vload, VW)(0, x + i);
         // v > 0 is a vector mask (all ones where true); select takes v there, else 0.

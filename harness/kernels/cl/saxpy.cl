@@ -2,9 +2,6 @@
 // of x and y and one vector store (a cache line for VW*sizeof(REAL) = 64), so PoCL's
 // work-group loop streams memory instead of doing one scalar per iteration. The last
 // item takes the scalar tail; items past n return.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef VW
 #define VW 1
 #endif
@@ -13,8 +10,6 @@
 #define VLOAD(o, p) (p)[o]
 #define VSTORE(v, o, p) ((p)[o] = (v))
 #else
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 #endif

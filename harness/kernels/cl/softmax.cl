@@ -2,12 +2,6 @@
 // over the row's columns; the row maximum and the sum of exponentials are work-group
 // tree reductions in local memory. The group size need not be a power of two, nor
 // divide the row length.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
 inline int tree_top(void)
 {

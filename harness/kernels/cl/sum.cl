@@ -10,9 +10,6 @@
 //   local memory), one partial per work-group; kept for comparison.
 //
 // Every order is covered by the recursive-summation bound gamma_{n-1} sum|x_i|.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
 #ifndef ACC
 #define ACC REAL
 #endif
@@ -20,8 +17,6 @@
 #define VW 8
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 typedef CAT(REAL, VW) realv;
 #define VLOAD CAT(vload, VW)
 

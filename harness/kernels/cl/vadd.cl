@@ -5,12 +5,6 @@
 //   work-group loop streams memory instead of doing one scalar per iteration. The
 //   last item takes the scalar tail; items past n return.
 // vadd with VW == 1: the original one-element-per-work-item kernel, kept for comparison.
-#ifdef REAL_IS_DOUBLE
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef REAL_IS_HALF
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 #ifndef VW
 #define VW 1
 #endif
@@ -19,8 +13,6 @@
 #define VLOAD(o, p) (p)[o]
 #define VSTORE(v, o, p) ((p)[o] = (v))
 #else
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 #endif
