@@ -68,8 +68,9 @@ def _largest_common(per_size: dict[int, float]) -> int | None:
     return max(per_size) if per_size else None
 
 
-def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> str:
-    base = baseline_times(recs)
+def _heatmap_panels(recs: list[dict[str, Any]], figs: Figures, cell, style: dict[str, Any], title: str) -> str:
+    """One kernel × implementation heatmap per machine and dtype. `cell(k, label, cases,
+    mid, dtype)` gives (z, text, hover) for one cell; `style` the colour scale and bar."""
     panels = []
     for (mid, dtype), rows in sorted(group(recs, "machine_id", "dtype").items()):
         kernels = sorted({r["kernel"] for r in rows})
@@ -79,102 +80,79 @@ def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> 
             continue
         z, text, hover = [], [], []
         for k in kernels:
-            zr, tr, hr = [], [], []
-            for lab in labels:
-                cases = [r for r in rows if r["kernel"] == k and impl_label(r) == lab]
-                ratios = {}
-                for r in cases:
-                    b = base.get((mid, k, dtype, r["size"]))
-                    if is_ok(r) and b:
-                        ratios[r["size"]] = min(ratios.get(r["size"], math.inf), float(r["time_median_s"])) / b
-                fails = [r for r in cases if is_failure(r)]
-                if ratios:
-                    n = _largest_common(ratios)
-                    speedup = 1 / ratios[n]
-                    zr.append(math.log10(speedup))
-                    tr.append(f"{speedup:.2g}×" + (" ⚠" if fails else ""))
-                    per = "<br>".join(f"n={fmt_size(s)}: {1 / q:.3g}×" for s, q in sorted(ratios.items()))
-                    hr.append(f"{esc(k)} · {esc(lab)}<br>speed vs NumPy (n={fmt_size(n)}): {speedup:.3g}×<br>{per}"
-                              + (f"<br>{len(fails)} failed case(s)" if fails else ""))
-                elif fails:
-                    zr.append(None)
-                    tr.append(f"FAIL: {esc(fails[0]['status'])}")
-                    hr.append(f"{esc(k)} · {esc(lab)}: {esc(fails[0]['status'])}: {esc(str(fails[0].get('message', ''))[:120])}")
-                else:
-                    zr.append(None)
-                    tr.append("")
-                    hr.append(f"{esc(k)} · {esc(lab)}: not measured")
-            z.append(zr)
-            text.append(tr)
-            hover.append(hr)
+            cells = [cell(k, lab, [r for r in rows if r["kernel"] == k and impl_label(r) == lab], mid, dtype)
+                     for lab in labels]
+            z.append([c[0] for c in cells])
+            text.append([c[1] for c in cells])
+            hover.append([c[2] for c in cells])
         fig = {"data": [{
             "type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": z,
             "text": text, "texttemplate": "%{text}", "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
-            "colorscale": SPEED_SCALE, "zmin": -1, "zmax": 1, "xgap": 2, "ygap": 2,
-            "colorbar": {"title": {"text": "speed vs NumPy"}, "tickvals": [-1, -0.5, 0, 0.5, 1],
-                         "ticktext": ["10× slower", "3× slower", "same", "3× faster", "10× faster"]},
+            "xgap": 2, "ygap": 2, **style,
             "meta": {"axes": {"x": [{"backend": l.split(":")[0]} for l in labels], "y": [None] * len(kernels)}},
-        }], "layout": {"title": {"text": f"{esc(mid)} · {esc(dtype)}: speed relative to NumPy (largest size)", "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+        }], "layout": {"title": {"text": f"{esc(mid)} · {esc(dtype)}: {title}", "x": 0.01, "xanchor": "left", "font": {"size": 14}},
                        "margin": {"l": 110, "r": 20, "t": 50, "b": 80}, "xaxis": {"side": "bottom"},
                        "yaxis": {"autorange": "reversed"}}}
         panels.append(f'<div class="panel" {filter_attrs(machine=mid, dtype=dtype)}>'
                       f'{figs.add(fig, height=120 + 45 * len(kernels))}</div>')
+    return f'<div class="grid">{"".join(panels)}</div>'
+
+
+def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> str:
+    base = baseline_times(recs)
+
+    def cell(k, lab, cases, mid, dtype):
+        ratios = {}
+        for r in cases:
+            b = base.get((mid, k, dtype, r["size"]))
+            if is_ok(r) and b:
+                ratios[r["size"]] = min(ratios.get(r["size"], math.inf), float(r["time_median_s"])) / b
+        fails = [r for r in cases if is_failure(r)]
+        if ratios:
+            n = _largest_common(ratios)
+            speedup = 1 / ratios[n]
+            per = "<br>".join(f"n={fmt_size(s)}: {1 / q:.3g}×" for s, q in sorted(ratios.items()))
+            return (math.log10(speedup), f"{speedup:.2g}×" + (" ⚠" if fails else ""),
+                    f"{esc(k)} · {esc(lab)}<br>speed vs NumPy (n={fmt_size(n)}): {speedup:.3g}×<br>{per}"
+                    + (f"<br>{len(fails)} failed case(s)" if fails else ""))
+        if fails:
+            return (None, f"FAIL: {esc(fails[0]['status'])}",
+                    f"{esc(k)} · {esc(lab)}: {esc(fails[0]['status'])}: {esc(str(fails[0].get('message', ''))[:120])}")
+        return None, "", f"{esc(k)} · {esc(lab)}: not measured"
+
+    style = {"colorscale": SPEED_SCALE, "zmin": -1, "zmax": 1,
+             "colorbar": {"title": {"text": "speed vs NumPy"}, "tickvals": [-1, -0.5, 0, 0.5, 1],
+                          "ticktext": ["10× slower", "3× slower", "same", "3× faster", "10× faster"]}}
     return ('<h2>Speed relative to NumPy</h2><p class="lead">NumPy time ÷ backend time on the same machine, dtype and '
             'size, at the largest size both measured (hover for every size). Blue: faster than NumPy; red: slower. '
             '⚠ marks a backend with failed cases.</p>'
-            f'<div class="grid">{"".join(panels)}</div>')
+            + _heatmap_panels(recs, figs, cell, style, "speed relative to NumPy (largest size)"))
 
 
 def error_heatmaps(recs: list[dict[str, Any]], figs: Figures) -> str:
-    panels = []
-    for (mid, dtype), rows in sorted(group(recs, "machine_id", "dtype").items()):
-        kernels = sorted({r["kernel"] for r in rows})
-        labels = sorted({impl_label(r) for r in rows if r["status"] != "skipped"},
-                        key=lambda s: (not s.startswith("numpy"), s))
-        if not kernels or not labels:
-            continue
-        z, text, hover = [], [], []
-        for k in kernels:
-            zr, tr, hr = [], [], []
-            for lab in labels:
-                cases = [r for r in rows if r["kernel"] == k and impl_label(r) == lab]
-                fails = [r for r in cases if is_failure(r)]
-                ratios = [(num(r.get("error_ratio")), r) for r in cases if r["status"] == "ok"]
-                ratios = [(q, r) for q, r in ratios if q is not None]
-                if fails:
-                    zr.append(ERROR_ZMAX)
-                    tr.append(f"FAIL {esc(fails[0]['status'])}")
-                    hr.append(f"{esc(k)} · {esc(lab)}: {len(fails)} failed: {esc(fails[0]['status'])} "
-                              f"(n={fmt_size(fails[0]['size'])}): {esc(str(fails[0].get('message', ''))[:120])}")
-                elif ratios:
-                    worst, wr = max(ratios, key=lambda t: t[0])
-                    zr.append(max(ERROR_ZMIN, min(ERROR_ZMAX, math.log10(worst))) if worst > 0 else ERROR_ZMIN)
-                    over = worst > 1
-                    tr.append(("✗ " if over else "") + (f"{worst:.2g}" if worst > 0 else "0"))
-                    per = "<br>".join(f"n={fmt_size(r['size'])}: {q:.3g}" for q, r in sorted(ratios, key=lambda t: t[1]["size"]))
-                    hr.append(f"{esc(k)} · {esc(lab)}<br>worst error/bound: {worst:.3g} (n={fmt_size(wr['size'])})<br>{per}")
-                else:
-                    zr.append(None)
-                    tr.append("")
-                    hr.append(f"{esc(k)} · {esc(lab)}: not measured")
-            z.append(zr)
-            text.append(tr)
-            hover.append(hr)
-        fig = {"data": [{
-            "type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": z, "text": text,
-            "texttemplate": "%{text}", "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
-            "colorscale": ERROR_SCALE, "zmin": ERROR_ZMIN, "zmax": ERROR_ZMAX, "xgap": 2, "ygap": 2,
-            "colorbar": {"title": {"text": "error / bound"}, "tickvals": [-3, -2, -1, 0, 1],
-                         "ticktext": ["0.001", "0.01", "0.1", "1 (bound)", "≥10 / fail"]},
-            "meta": {"axes": {"x": [{"backend": l.split(":")[0]} for l in labels], "y": [None] * len(kernels)}},
-        }], "layout": {"title": {"text": f"{esc(mid)} · {esc(dtype)}: worst error ÷ theoretical bound", "x": 0.01, "xanchor": "left", "font": {"size": 14}},
-                       "margin": {"l": 110, "r": 20, "t": 50, "b": 80}, "yaxis": {"autorange": "reversed"}}}
-        panels.append(f'<div class="panel" {filter_attrs(machine=mid, dtype=dtype)}>'
-                      f'{figs.add(fig, height=120 + 45 * len(kernels))}</div>')
+    def cell(k, lab, cases, mid, dtype):
+        fails = [r for r in cases if is_failure(r)]
+        ratios = [(num(r.get("error_ratio")), r) for r in cases if r["status"] == "ok"]
+        ratios = [(q, r) for q, r in ratios if q is not None]
+        if fails:
+            return (ERROR_ZMAX, f"FAIL {esc(fails[0]['status'])}",
+                    f"{esc(k)} · {esc(lab)}: {len(fails)} failed: {esc(fails[0]['status'])} "
+                    f"(n={fmt_size(fails[0]['size'])}): {esc(str(fails[0].get('message', ''))[:120])}")
+        if ratios:
+            worst, wr = max(ratios, key=lambda t: t[0])
+            per = "<br>".join(f"n={fmt_size(r['size'])}: {q:.3g}" for q, r in sorted(ratios, key=lambda t: t[1]["size"]))
+            return (max(ERROR_ZMIN, min(ERROR_ZMAX, math.log10(worst))) if worst > 0 else ERROR_ZMIN,
+                    ("✗ " if worst > 1 else "") + (f"{worst:.2g}" if worst > 0 else "0"),
+                    f"{esc(k)} · {esc(lab)}<br>worst error/bound: {worst:.3g} (n={fmt_size(wr['size'])})<br>{per}")
+        return None, "", f"{esc(k)} · {esc(lab)}: not measured"
+
+    style = {"colorscale": ERROR_SCALE, "zmin": ERROR_ZMIN, "zmax": ERROR_ZMAX,
+             "colorbar": {"title": {"text": "error / bound"}, "tickvals": [-3, -2, -1, 0, 1],
+                          "ticktext": ["0.001", "0.01", "0.1", "1 (bound)", "≥10 / fail"]}}
     return ('<h2>Numerical divergence: error relative to the bound</h2><p class="lead">The worst '
             '<code>error_ratio</code> (measured error ÷ theoretical bound) over all sizes. Green: well inside the bound; '
             'red with ✗: over it; FAIL: the case errored, produced NaN, invalid output, ran out of memory or timed out.</p>'
-            f'<div class="grid">{"".join(panels)}</div>')
+            + _heatmap_panels(recs, figs, cell, style, "worst error ÷ theoretical bound"))
 
 
 def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
