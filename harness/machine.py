@@ -17,6 +17,7 @@ from importlib import metadata
 from typing import Any
 
 LIBRARIES = ("numpy", "scipy", "pandas", "torch", "pyopencl", "pocl-binary-distribution",
+             "intel-opencl-rt", "intel-cmplr-lib-rt", "tbb",
              "cupy-cuda12x", "cupy-cuda11x", "cupy", "array-api-compat", "asv", "kernel-harness")
 
 

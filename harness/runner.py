@@ -148,10 +148,12 @@ def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dt
     Skip, so its inputs are never allocated."""
     out: list[Case | Skip] = []
     devices: dict[str, list[Device] | str] = {}
+    unusable: dict[str, dict[str, str]] = {}
     for b in backends:
         backend = registry.backend(b)
         ok, reason = backend.probe()
         devices[b] = backend.devices() if ok else f"backend {b} unavailable: {reason}"
+        unusable[b] = backend.unusable_devices()
     for k in kernels:
         spec = registry.kernels[k]
         for size in (sizes if sizes else spec.preset_sizes(preset)):
@@ -160,9 +162,12 @@ def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dt
                     for impl in registry.implementations(k, b):
                         if impls and impl.name not in impls:
                             continue
+                        out += [Skip(Case(k, impl.name, b, name, dtype, size), f"device {name} unusable: {why}")
+                                for name, why in unusable[b].items()]
                         devs = devices[b]
                         if isinstance(devs, str):
-                            out.append(Skip(Case(k, impl.name, b, "unavailable", dtype, size), devs))
+                            if not unusable[b]:
+                                out.append(Skip(Case(k, impl.name, b, "unavailable", dtype, size), devs))
                             continue
                         for dev in devs:
                             case = Case(k, impl.name, b, dev.name, dtype, size)

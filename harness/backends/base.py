@@ -119,6 +119,23 @@ class Device(ABC):
     def threads(self) -> dict[str, Any]:
         return {}
 
+    # --- proof of work ------------------------------------------------------------
+    def self_test(self) -> None:
+        """Do the smallest piece of real work and check its answer; raise if it fails.
+
+        A device is *available* only after this has passed: a runtime that lists a
+        device it cannot compile for or compute on (PoCL on a CPU its LLVM does not
+        know, a CUDA driver older than the runtime) must be skipped with its reason,
+        not discovered case by case as errors. The default moves a small array to the
+        device, adds it to itself there and brings the sum back; backends with a compiler
+        override it to build and run a program.
+        """
+        host = np.arange(1.0, 9.0, dtype=np.float32)
+        arr = self.to_device(host, "float32")
+        back = self.to_host(arr + arr)
+        self.synchronize()
+        check_self_test_result(back, 2 * host)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.backend}:{self.name}>"
 
@@ -132,24 +149,55 @@ class Backend(ABC):
     def __init__(self) -> None:
         self._probed: tuple[bool, str] | None = None
         self._devices: list[Device] | None = None
+        #: devices the library lists but that failed their self-test: name -> reason
+        self._unusable: dict[str, str] = {}
 
     @abstractmethod
     def _load(self) -> list[Device]:
         """Import the library and enumerate devices; raise BackendUnavailable with the reason."""
 
     def probe(self) -> tuple[bool, str]:
-        """(available, reason). Cached: the library is imported at most once."""
+        """(available, reason). Cached: the library is imported, and every device it lists
+        is made to do real work (`Device.self_test`), at most once per process. The
+        backend is available when at least one device passed."""
         if self._probed is None:
             try:
-                self._devices = self._load()
-                if not self._devices:
+                listed = self._load()
+                if not listed:
                     raise BackendUnavailable("no devices found")
+                self._devices, self._unusable = self._self_tested(listed)
+                if not self._devices:
+                    raise BackendUnavailable("no device passed its self-test: " + "; ".join(
+                        f"{name}: {why}" for name, why in self._unusable.items()))
                 self._probed = (True, "")
             except BackendUnavailable as exc:
                 self._probed = (False, str(exc))
             except Exception as exc:  # an import that crashes is a reason, not a failure
                 self._probed = (False, f"{type(exc).__name__}: {exc}")
         return self._probed
+
+    def _self_tested(self, listed: list[Device]) -> tuple[list[Device], dict[str, str]]:
+        """Split the listed devices into those that computed right and those that did not,
+        with the reason (the runtime's full message, then a remedy where one is known)."""
+        usable, unusable = [], {}
+        for dev in listed:
+            try:
+                dev.self_test()
+            except Exception as exc:
+                unusable[dev.name] = self.unusable_reason(dev, exc)
+            else:
+                usable.append(dev)
+        return usable, unusable
+
+    def unusable_reason(self, device: Device, exc: BaseException) -> str:
+        """The message stored for a device whose self-test raised `exc`. Backends that know
+        a remedy for their runtime's failures add it here."""
+        return f"self-test failed: {type(exc).__name__}: {exc}"
+
+    def unusable_devices(self) -> dict[str, str]:
+        """Devices listed by the library that failed their self-test: name -> reason."""
+        self.probe()
+        return dict(self._unusable)
 
     @property
     def available(self) -> bool:
@@ -163,6 +211,14 @@ class Backend(ABC):
 
     def versions(self) -> dict[str, str]:
         return {}
+
+
+def check_self_test_result(got: Any, expected: np.ndarray) -> None:
+    """Raise when a self-test's output is not exactly what was asked for (small integers in
+    float32: every runtime computes them exactly, so any difference is a broken device)."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    if got.shape != expected.shape or not np.array_equal(got, expected.astype(np.float64)):
+        raise RuntimeError(f"self-test computed {got.tolist()[:8]}, expected {expected.tolist()[:8]}")
 
 
 def import_or_unavailable(module: str, hint: str):

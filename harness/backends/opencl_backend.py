@@ -63,8 +63,9 @@ def _slug(s: str) -> str:
 class OpenCLDevice(Device):
     backend = "opencl"
 
-    def __init__(self, cl, platform, device):
+    def __init__(self, cl, platform, device, index: tuple[int, int] = (0, 0)):
         self.cl = cl
+        self.index = index  # (platform, device) position, for the self-test process
         self.platform = platform
         self.device = device
         self.name = f"opencl:{_slug(platform.name)}:{_slug(device.name)}"
@@ -127,6 +128,9 @@ class OpenCLDevice(Device):
             with warnings.catch_warnings(record=True) as notes:
                 warnings.simplefilter("always", self.cl.CompilerWarning)
                 built = self.cl.Program(self.context, text).build(options=opts)
+            if not built.kernel_names:  # a compiler that fails silently (PoCL on an unknown CPU)
+                raise RuntimeError(f"building {source} with {' '.join(opts)} on {self.name} gave a "
+                                   "program without kernels")
             cached = self._programs[key] = (Program(self.cl, built), opts,
                                             [str(n.message)[:500] for n in notes])
         prg, opts, notes = cached
@@ -175,25 +179,57 @@ class OpenCLDevice(Device):
 
 class OpenCLBackend(Backend):
     name = "opencl"
-    description = "OpenCL C kernels through pyopencl (PoCL on CPUs without a driver)"
+    description = "OpenCL C kernels through pyopencl: PoCL and Intel's CPU runtime, and any driver installed"
 
     def _load(self):
-        cl = import_or_unavailable("pyopencl", "pip install pyopencl pocl-binary-distribution")
+        from .opencl_icd import prepare_icd_loader
+
+        self.icd = prepare_icd_loader()  # before pyopencl's first call to the loader
+        cl = import_or_unavailable("pyopencl", "pip install pyopencl pocl-binary-distribution intel-opencl-rt")
         try:
             platforms = cl.get_platforms()
         except Exception as exc:
             raise BackendUnavailable(f"no OpenCL platform: {exc}") from exc
         self.cl = cl
         devices = []
-        for p in platforms:
+        for pi, p in enumerate(platforms):
             try:
                 devs = p.get_devices()
             except Exception:
                 continue
-            devices += [OpenCLDevice(cl, p, d) for d in devs]
+            devices += [OpenCLDevice(cl, p, d, index=(pi, di)) for di, d in enumerate(devs)]
         if not devices:
             raise BackendUnavailable("OpenCL platforms found but no devices")
         return devices
+
+    def _self_tested(self, listed: list[Device]) -> tuple[list[Device], dict[str, str]]:
+        """Every device's self-test in a child process of its own, all at once (see
+        opencl_selftest: a driver that cannot build for this CPU may crash instead of
+        failing). Only a pass from a process that exited cleanly counts."""
+        from .opencl_selftest import run_in_child
+
+        verdicts = run_in_child([d.index for d in listed])
+        usable = [d for d, v in zip(listed, verdicts) if v is None]
+        self._devices = usable  # what _remedy names as the working alternatives
+        unusable = {d.name: f"self-test failed: {v}; {self._remedy(d)}"
+                    for d, v in zip(listed, verdicts) if v is not None}
+        return usable, unusable
+
+    def _remedy(self, device: Device) -> str:
+        working = [d.name for d in self._devices or []]
+        platform = getattr(device, "platform", None)
+        pocl = platform is not None and "Portable Computing Language" in platform.name
+        if pocl:
+            llvm = re.search(r"LLVM [0-9.]+", platform.version)
+            why = (f"{platform.version.split(' Linux')[0].strip()}"
+                   f"{' (' + llvm.group(0) + ')' if llvm else ''} cannot generate code for this CPU, "
+                   "which its LLVM predates")
+        else:
+            why = "this OpenCL driver cannot build or run programs here"
+        if working:
+            return f"remedy: {why}; the other OpenCL device(s) work: {', '.join(working)}"
+        return (f"remedy: {why}; install Intel's CPU runtime (pip install intel-opencl-rt "
+                "intel-cmplr-lib-rt, part of .[opencl]) or a newer OpenCL driver")
 
     def versions(self) -> dict[str, str]:
         if not self.available:

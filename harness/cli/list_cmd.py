@@ -17,7 +17,8 @@ def inventory() -> dict:
         b = reg.backend(name)
         ok, reason = b.probe()
         entry = {"name": name, "available": ok, "reason": reason, "origin": reg.backend_origins.get(name),
-                 "description": b.description, "devices": []}
+                 "description": b.description, "devices": [],
+                 "unusable_devices": [{"name": n, "reason": why} for n, why in b.unusable_devices().items()]}
         if ok:
             try:  # a plugin's metadata methods must not break the listing
                 entry["versions"] = b.versions()
@@ -62,8 +63,10 @@ def command(as_json: bool) -> None:
         if b["available"]:
             devs = "\n".join(f"{d['name']} ({d['kind']}; {', '.join(d['dtypes'])})" for d in b["devices"])
             t.add_row(escape(b["name"]), "[green]available[/]", escape(devs), origin)
-        else:
+        elif not b["unusable_devices"]:
             t.add_row(escape(b["name"]), "[red]unavailable[/]", escape(b["reason"]), origin)
+        for d in b["unusable_devices"]:
+            t.add_row(escape(b["name"]), "[red]unusable device[/]", escape(f"{d['name']}: {d['reason']}"), origin)
     con.print(t)
     backends = [b["name"] for b in inv["backends"]]
     t = Table(title="Kernels", title_justify="left")

@@ -312,11 +312,13 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
             writer.note("resume", started=now_iso(), argv=sys.argv[1:], commit=commit,
                         missing=len(planned), recorded=len(done))
         else:
-            devices = {}
+            devices, unusable = {}, {}
             for b in backend_names:
                 be = reg.backend(b)
                 if be.available:
                     devices[b] = [d.metadata() for d in be.devices()]
+                if be.unusable_devices():
+                    unusable[b] = be.unusable_devices()
             options = {"kernels": kernel_names, "backends": backend_names, "impls": impl_names or None,
                        "dtypes": dtype_names, "sizes": size_list or None, "preset": preset, "seed": seed,
                        "budget_s": opts.budget_s, "max_memory_bytes": max_memory_bytes,
@@ -327,7 +329,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
             header = {"run_id": run_id, "machine_id": machine["machine_id"], "commit": commit,
                       "started": now_iso(), "argv": sys.argv[1:], "preset": preset, "seed": seed,
                       "budget_s": opts.budget_s, "options": options,
-                      "machine": {**machine, "devices": devices, **header_fields(out_dir)}}
+                      "machine": {**machine, "devices": devices, "unusable_devices": unusable,
+                                  **header_fields(out_dir)}}
             writer = RunWriter(out_dir, header)
 
         def store(rec):
