@@ -37,6 +37,18 @@ Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
   case_wall_s           wall time of the whole case (inputs to record), for sizing --timeout.
   worker_pid            process that ran the case; isolation: "worker" when isolated.
 
+Cross-machine comparison field (harness/output_sample.py), ok records only:
+  output_sample         {"positions": [...], "values": [...], "reference": [...], "dtype": str}:
+                        up to 64 entries of the flattened output (accuracy.flatten_output;
+                        multi-output kernels concatenated), the float64 reference at the
+                        same positions, and the numpy dtype of the flattened output. The
+                        positions are sorted, drawn from sha256(seed, kernel, size) via the
+                        raw PCG64 stream, so they are equal for every backend, device, dtype
+                        and machine of a case: two records compare entry by entry. Values
+                        are the shortest decimals that read back exactly in `dtype`;
+                        NaN/Inf are encoded as everywhere else (null, "inf", "-inf").
+                        Absent in older records (comparisons then show "n/a").
+
 status: "ok" (measured; accuracy may still have failed: see accuracy_ok),
   "skipped" (could not run here; the reason is in message), or a failure:
   "error", "nan", "invalid", "oom", "timeout" (no record within the per-case

@@ -26,6 +26,7 @@ import numpy as np
 from .accuracy import BoundContext, flatten_output, measure, output_sha256
 from .backends.base import Device
 from .dtypes import FORMATS, itemsize, storage_dtype, unit_roundoff
+from .output_sample import output_sample
 from .record import case_id, new_record
 from .registry import Implementation, Registry
 from .roofline import annotate_roofline
@@ -326,6 +327,7 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         else:
             rec.update(status="ok", message="" if acc["accuracy_ok"] else
                        f"error {acc['rel_error']:.3g} exceeds bound {acc['error_bound']:.3g}")
+            rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, size)
         annotate_roofline(rec, device)
         if ctx.save_arrays is not None:
             save_case_arrays(Path(ctx.save_arrays) / case.case_id, inputs, out_host, ref)

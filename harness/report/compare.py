@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..output_sample import sample_max_rel_diff
 from .data import impl_label, is_failure, latest, load, num
 
 
@@ -111,7 +112,14 @@ class Row:
                 "status_b": self.b["status"], "time_a_s": self.time_a, "time_b_s": self.time_b, "ratio": self.ratio,
                 "p_value": self.p_value, "significant": self.significant, "verdict": self.verdict,
                 "rel_error_a": num(a.get("rel_error")), "rel_error_b": num(self.b.get("rel_error")),
-                "d_rel_error": self.d_rel_error}
+                "d_rel_error": self.d_rel_error, "bitwise_equal": bitwise_equal(a, self.b),
+                "sample_max_rel_diff": num(sample_max_rel_diff(a.get("output_sample"), self.b.get("output_sample")))}
+
+
+def bitwise_equal(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Equal output hashes; None where either record has none (failed or old records)."""
+    ha, hb = a.get("output_sha256"), b.get("output_sha256")
+    return None if not ha or not hb else ha == hb
 
 
 def _samples(r: dict[str, Any]) -> list[float]:

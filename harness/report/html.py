@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from ..record import to_json_safe
 
 FILTER_DIMS = ("backend", "dtype", "machine")
@@ -131,6 +133,23 @@ def fmt_time(v: float | None) -> str:
 
 def fmt(v: float | None, spec: str = ".3g") -> str:
     return "–" if v is None else format(v, spec)
+
+
+def fmt_na(v: Any, spec: str = ".3g") -> str:
+    """Like `fmt`, but missing values (None, NaN, pandas NA) read "n/a": a field older
+    records never had, not a measured nothing."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return '<span class="muted">n/a</span>'
+    return '<span class="muted">n/a</span>' if f != f else format(f, spec)
+
+
+def fmt_bitwise(v: Any) -> str:
+    """✓ / ✗ for bitwise-equal outputs, n/a where a record has no output hash."""
+    if isinstance(v, (bool, np.bool_)):
+        return '<span class="good">✓</span>' if bool(v) else '<span class="bad">✗</span>'
+    return '<span class="muted">n/a</span>'
 
 
 def fmt_size(n: float | None) -> str:

@@ -8,7 +8,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from .data import (ResultSet, baseline_times, group, impl_label, is_failure, is_ok, latest, num)
-from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, page_file, table)
+from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_na, fmt_size, fmt_time, page,
+                   page_file, table)
+from .machine_compare import kernel_summary, pair_cases, records_frame
 from .style import ERROR_SCALE, ERROR_ZMAX, ERROR_ZMIN, SPEED_SCALE
 
 
@@ -61,7 +63,33 @@ def machines_section(rs: ResultSet) -> str:
                           f'<span class="mono">{esc(os.path.basename(run.path))}</span>'],
                          filter_attrs(machine=str(h.get("machine_id")))))
     runs = table(["run", "machine", "commit", "started", "preset", "records", "file"], run_rows)
-    return (f"<h2>Machines</h2>{t}<details><summary>{len(rs.runs)} run(s)</summary>{runs}</details>")
+    return (f"<h2>Machines</h2>{t}<details><summary>{len(rs.runs)} run(s)</summary>{runs}</details>"
+            + reproducibility_table(latest(rs.records)))
+
+
+def reproducibility_table(recs: list[dict[str, Any]]) -> str:
+    """Per kernel and pair of machines: are the outputs of equal inputs bitwise equal, and
+    if not, by how much do the sampled entries differ. Empty with fewer than two machines."""
+    summary = kernel_summary(pair_cases(records_frame([r for r in recs if is_ok(r)])))
+    summary = summary[summary["kind"] == "machines"]
+    if summary.empty:
+        return ""
+    rows = []
+    for s in summary.itertuples(index=False):
+        known = s.n_pairs - s.n_unknown
+        verdict = ('<span class="muted">n/a</span>' if known == 0 else
+                   '<span class="good">✓ reproducible</span>' if s.bitwise_reproducible else
+                   f'<span class="bad">✗ {known - s.n_bitwise_equal} differ</span>')
+        rows.append(([f'<a href="{attr(page_file(s.kernel))}">{esc(s.kernel)}</a>', esc(s.machine_a), esc(s.machine_b),
+                      verdict, f"{s.n_bitwise_equal} / {known}" + (f" ({s.n_unknown} n/a)" if s.n_unknown else ""),
+                      fmt_na(s.max_sample_rel_diff), fmt_na(s.max_abs_d_rel_error), fmt_na(s.median_time_ratio)], ""))
+    t = table(["kernel", "machine a", "machine b", "bitwise", "equal / pairs", "max rel diff (sampled)",
+               "max |Δ rel_error|", "median time b/a"], rows)
+    return ('<h3>Bitwise reproducibility across machines</h3><p class="lead">Cases whose inputs were bitwise equal '
+            '(<code>inputs_sha256</code>) on two machines, same implementation: how many outputs were bitwise equal '
+            '(<code>output_sha256</code>), the largest |a−b| / max(|reference|, tiny) over the stored output entries '
+            '(<code>output_sample</code>), and the change in error. Kernel pages list every pair, and backend pairs '
+            f'on one machine.</p>{t}')
 
 
 def _largest_common(per_size: dict[int, float]) -> int | None:

@@ -7,9 +7,12 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from ..output_sample import SAMPLE_SIZE
 from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_slope, group, hash_classes,
                    impl_label, is_failure, is_ok, latest, num, quantiles, throughput, throughput_kind)
-from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_size, fmt_time, page, table)
+from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_bitwise, fmt_na, fmt_size,
+                   fmt_time, page, table)
+from .machine_compare import kernel_summary, pair_cases, records_frame
 from .style import DIFF_SCALE, Style, rgba
 
 LOG_AXIS = {"type": "log", "exponentformat": "power", "showgrid": True}
@@ -412,8 +415,15 @@ class KernelPage:
                 + table(["machine", "implementation", "device", "accumulation", "flags", "build options", "threads"], trs))
 
     def machines_side_by_side(self) -> str:
-        if not self.multi_machine:
+        """Across machines: times side by side (with several machines), then every pair of
+        records that ran bitwise-equal inputs, across machines and across backends."""
+        times = self.machine_times() if self.multi_machine else ""
+        pairs = self.same_inputs()
+        if not times and not pairs:
             return ""
+        return f'<h2>{"Across machines" if self.multi_machine else "Across backends"}</h2>{times}{pairs}'
+
+    def machine_times(self) -> str:
         data = []
         trs = []
         for (dtype,), rows in sorted(group(self.ok, "dtype").items()):
@@ -447,9 +457,33 @@ class KernelPage:
                                                       xlog=False), "barmode": "group"}}
         fig["layout"]["margin"]["b"] = 150
         t = table(["implementation", "dtype", "size"] + [f"{m}" for m in self.machines], trs)
-        return (f'<h2>Across machines</h2><p class="lead">Times of the same kernel, dtype and size on each machine; in the '
+        return (f'<p class="lead">Times of the same kernel, dtype and size on each machine; in the '
                 f'table, (×) is the ratio to the first machine that measured it.</p>{self.figs.add(fig, 460)}'
                 f'<details open><summary>all sizes</summary>{t}</details>')
+
+    def same_inputs(self) -> str:
+        """The pairs of `machine_compare.pair_cases`, with a reproducibility line per
+        machine pair; "n/a" where old records lack the output hash or sample."""
+        pairs = pair_cases(records_frame(self.ok))
+        if pairs.empty:
+            return ""
+        trs = []
+        for p in pairs.itertuples(index=False):
+            side_a = f"{p.impl_a} · {p.device_a} @{p.machine_a}"
+            side_b = f"{p.impl_b} · {p.device_b} @{p.machine_b}"
+            trs.append(([esc(p.kind), esc(p.dtype), fmt_size(p.size), f'<span class="mono">{esc(side_a)}</span>',
+                         f'<span class="mono">{esc(side_b)}</span>', fmt_na(p.time_ratio, ".3g"),
+                         fmt_bitwise(p.bitwise_equal), fmt_na(p.d_rel_error, "+.3g"), fmt_na(p.sample_max_rel_diff)],
+                        filter_attrs(machine=p.machine_a if p.kind == "backends" else None,
+                                     backend=str(p.impl_b).split(":")[0], dtype=p.dtype)))
+        t = table(["pair", "dtype", "size", "a", "b", "time b/a", "bitwise", "Δ rel_error b−a",
+                   "max rel diff (sampled)"], trs)
+        return (f'<h3>Same inputs, two machines or two backends</h3><p class="lead">Every pair of records whose inputs '
+                f'were bitwise equal (<code>inputs_sha256</code>): the same implementation on two machines, or two '
+                f'implementations or devices on one machine (NumPy as a). bitwise: equal <code>output_sha256</code>; '
+                f'max rel diff: max |a−b| / max(|reference|, tiny) over the {SAMPLE_SIZE} stored output entries '
+                f'(<code>output_sample</code>); n/a for records from before these fields.</p>'
+                f'{_summary_list(kernel_summary(pairs))}<details><summary>{len(trs)} pair(s)</summary>{t}</details>')
 
     def style_machine_color(self, mid: str) -> str:
         from .style import PALETTE
@@ -507,6 +541,23 @@ class KernelPage:
                   "dtype": {r["dtype"] for r in self.recs}, "machine": set(self.machines)}
         nav = f'<span class="sep">›</span><span>{esc(self.kernel)}</span>'
         return page(f"{self.kernel}: kernel-harness report", body, self.figs, filters=filter_bar(values), nav=nav)
+
+
+def _summary_list(summary) -> str:
+    """One line per machine pair: bitwise reproducible, or how many cases differ and by how much."""
+    items = []
+    for s in summary.itertuples(index=False):
+        where = f"{s.machine_a} and {s.machine_b}" if s.kind == "machines" else f"backends on {s.machine_a}"
+        known = s.n_pairs - s.n_unknown
+        if known == 0:
+            verdict = '<span class="muted">n/a (no output hashes)</span>'
+        elif s.bitwise_reproducible:
+            verdict = f'<span class="good">bitwise equal in all {known} pair(s)</span>'
+        else:
+            verdict = (f'<span class="bad">{known - s.n_bitwise_equal} of {known} pair(s) differ</span>, '
+                       f'max sampled rel diff {fmt_na(s.max_sample_rel_diff)}')
+        items.append(f"<li>{esc(where)}: {verdict}</li>")
+    return f'<ul>{"".join(items)}</ul>'
 
 
 def _cross_text(c: dict[str, Any]) -> str:
