@@ -64,9 +64,7 @@ def cache_path(path: str | os.PathLike | None = None, machine_id: str | None = N
     return results_dir(path) / machine_id / CACHE_NAME
 
 
-def load_machine(path: str | os.PathLike | None = None, machine_id: str | None = None) -> dict[str, Any] | None:
-    """The cached machine.json, or None if there is none (or it is unreadable)."""
-    p = cache_path(path, machine_id)
+def read_machine_file(p: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -74,6 +72,43 @@ def load_machine(path: str | os.PathLike | None = None, machine_id: str | None =
     if not isinstance(data, dict) or not isinstance(data.get("ceilings"), dict):
         return None
     return data
+
+
+def load_machine(path: str | os.PathLike | None = None, machine_id: str | None = None) -> dict[str, Any] | None:
+    """The cached machine.json, or None if there is none (or it is unreadable). Without a
+    `machine_id` it is this machine's, and a file measured on other hardware (another
+    fingerprint, e.g. a second CPU under the same HARNESS_MACHINE_ID) is not used: its
+    ceilings would put another CPU's roofline on this one's cases."""
+    data = read_machine_file(cache_path(path, machine_id))
+    if data is not None and machine_id is None and foreign_fingerprint(data) is not None:
+        return None
+    return data
+
+
+def foreign_fingerprint(data: dict[str, Any]) -> str | None:
+    """The fingerprint recorded in a machine.json when it is not this machine's, else None.
+    Files from before fingerprints were recorded count as another machine's."""
+    from .machine import machine_info
+
+    theirs = (data.get("machine") or {}).get("fingerprint")
+    return None if theirs == machine_info()["fingerprint"] else str(theirs or "none recorded")
+
+
+class ForeignMachineFile(ValueError):
+    """A command was about to write into results that belong to other hardware."""
+
+
+def check_folder_owner(folder: Path) -> None:
+    """Raise ForeignMachineFile when `folder` (results/<machine_id>) holds a machine.json
+    measured on other hardware: no command writes into another machine's results."""
+    data = read_machine_file(folder / CACHE_NAME)
+    theirs = foreign_fingerprint(data) if data is not None else None
+    if theirs is not None:
+        from .machine import machine_info
+
+        raise ForeignMachineFile(
+            f"{folder} belongs to another machine (fingerprint {theirs}, this one is "
+            f"{machine_info()['fingerprint']}); set HARNESS_MACHINE_ID to a name of this machine's own")
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -283,7 +318,8 @@ def measure_machine(path: str | os.PathLike | None = None, refresh: bool = False
 
     info = machine_info()
     p = cache_path(path, info["machine_id"])
-    cached = load_machine(path, info["machine_id"])
+    check_folder_owner(p.parent)
+    cached = load_machine(path)
     if cached is not None and not refresh and (quick or cached.get("mode") != "quick"):
         return cached, False
     t0 = time.perf_counter()

@@ -18,7 +18,11 @@ import numpy as np
 from .accuracy import flatten_output
 from .record import from_json_value
 
-SAMPLE_SIZE = 64
+#: 32 entries: enough to see how far two outputs differ, at about 1 kB a record.
+SAMPLE_SIZE = 32
+#: The reference is kept to 12 significant digits (it only places the entries on the
+#: scale of the truth; the two outputs compared keep every bit).
+REFERENCE_DIGITS = 12
 
 
 def sample_seed(seed: int, kernel: str, size: int) -> int:
@@ -61,7 +65,7 @@ def output_sample(out: Any, ref: Any, seed: int, kernel: str, size: int, k: int 
     ref64 = np.asarray(flatten_output(ref)).astype(np.float64).ravel()
     pos = sample_positions(min(flat.size, ref64.size), seed, kernel, size, k)
     return {"positions": [int(p) for p in pos], "values": _short(flat[pos]),
-            "reference": [float(v) for v in ref64[pos]], "dtype": flat.dtype.name}
+            "reference": [float(f"{v:.{REFERENCE_DIGITS}g}") for v in ref64[pos]], "dtype": flat.dtype.name}
 
 
 def _floats(values: Any, dtype: Any = None) -> np.ndarray:

@@ -39,8 +39,8 @@ Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
 
 Cross-machine comparison field (harness/output_sample.py), ok records only:
   output_sample         {"positions": [...], "values": [...], "reference": [...], "dtype": str}:
-                        up to 64 entries of the flattened output (accuracy.flatten_output;
-                        multi-output kernels concatenated), the float64 reference at the
+                        up to 32 entries of the flattened output (accuracy.flatten_output;
+                        multi-output kernels concatenated), the reference (12 digits) at the
                         same positions, and the numpy dtype of the flattened output. The
                         positions are sorted, drawn from sha256(seed, kernel, size) via the
                         raw PCG64 stream, so they are equal for every backend, device, dtype

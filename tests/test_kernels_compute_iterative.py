@@ -243,6 +243,7 @@ def _initial_state(kernel, out):
     return np.asarray(out[0])
 
 
+@pytest.mark.opencl
 @pytest.mark.parametrize("kernel", ITERATIVE)
 def test_profile_and_same_initial_state_everywhere(kernel, ctx):
     spec = REG.kernels[kernel]

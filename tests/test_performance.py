@@ -35,6 +35,7 @@ def use_dir(monkeypatch):
     roofline.reset_cache()
 
 
+@pytest.mark.opencl
 def test_machine_json_structure(machine_dir):
     d, data = machine_dir
     from harness.machine import machine_info
@@ -83,6 +84,7 @@ def _run(kernel, size, dtype="float64", backend="numpy", impl=None):
     return execute_case(Case(kernel, impl or backend, backend, dev.name, dtype, size), ctx)
 
 
+@pytest.mark.opencl
 def test_roofline_fields_on_records(machine_dir, use_dir):
     d, data = machine_dir
     use_dir(d)

@@ -391,6 +391,7 @@ def test_run_usage_errors_exit_2(args, needle, tmp_path, a_file):
 # seeds
 
 
+@pytest.mark.opencl
 def test_same_seed_same_input_bits_in_every_backend_and_run(tmp_path):
     """Two runs (isolated workers, and in-process), every available backend: the inputs of a
     (kernel, size, dtype) hash the same, the saved arrays are the same bytes, and a device

@@ -39,7 +39,12 @@ def command(as_json, refresh, quick, backends, results):
         else:
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
 
-    data, measured = measure_machine(results, refresh=refresh, quick=quick, backends=names, progress=progress)
+    from ..ceilings import ForeignMachineFile
+
+    try:
+        data, measured = measure_machine(results, refresh=refresh, quick=quick, backends=names, progress=progress)
+    except ForeignMachineFile as exc:
+        raise click.UsageError(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return

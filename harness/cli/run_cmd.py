@@ -272,6 +272,12 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
         budget_s = budget or PRESET_BUDGET_S[preset]
         run_id = new_run_id(commit)
         writable_folder(out_dir, "--out")
+    from ..ceilings import ForeignMachineFile, check_folder_owner
+
+    try:
+        check_folder_owner(out_dir / machine["machine_id"])
+    except ForeignMachineFile as exc:
+        raise click.UsageError(str(exc)) from None
     if save_arrays is not None:
         writable_folder(save_arrays, "--save-arrays")
 
