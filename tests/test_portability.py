@@ -192,3 +192,12 @@ def test_run_refuses_a_folder_of_another_machine(tmp_path):
 def test_registry_backends_report_unusable_devices_as_a_dict():
     for name in get_registry().backend_names:
         assert isinstance(get_registry().backend(name).unusable_devices(), dict)
+
+
+def test_build_log_messages_lose_their_temporary_file_names():
+    from harness.backends.opencl_selftest import distinct_messages
+
+    log = ("warning: /tmp/x/kcache/tempfile_AB.cl:18:21 <Spelling=<scratch space>:10:1>: AVX vector return\n"
+           "warning: /tmp/x/kcache/tempfile_AB.cl:22:21 <Spelling=<scratch space>:12:1>: AVX vector return\n"
+           "2 warnings generated.\n")
+    assert distinct_messages(log) == ["warning: AVX vector return", "2 warnings generated."]
