@@ -31,6 +31,18 @@ def _devices_text(machine: dict[str, Any]) -> str:
     return "; ".join(out)
 
 
+
+def cpu_text(m: dict) -> str:
+    """The CPU as the fingerprint sees it: name, microarchitecture or family/model, and the
+    ISA features that change speed or rounding (older records: the name alone)."""
+    core = m.get("microarchitecture") or (
+        f"family {m['family']} model {m['model']}" if m.get("family") is not None else "")
+    isa = ", ".join(x for x in (m.get("isa") or []) if x in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile",
+                                                              "sve", "asimd"))
+    extra = "; ".join(x for x in (core, isa) if x)
+    return f"{m.get('cpu', '')} ({extra})" if extra else str(m.get("cpu", ""))
+
+
 def machines_section(rs: ResultSet) -> str:
     info = rs.machine_info()
     by_machine = group(rs.records, "machine_id")
@@ -49,11 +61,11 @@ def machines_section(rs: ResultSet) -> str:
         libs = m.get("libraries") if isinstance(m.get("libraries"), dict) else {}
         libtxt = ", ".join(f"{k} {v}" for k, v in libs.items() if k in ("numpy", "torch", "pyopencl", "cupy-cuda12x", "cupy"))
         n_ok = sum(1 for r in recs if r["status"] == "ok")
-        rows.append(([esc(mid), esc(m.get("cpu", "")), esc(cores), esc(_gib(m.get("memory_bytes"))), esc(m.get("os", "")),
+        rows.append(([esc(mid), esc(cpu_text(m)), esc(cores), esc(_gib(m.get("memory_bytes"))), esc(m.get("os", "")),
                       esc(gpus), f'<span class="mono">{esc(_devices_text(m))}</span>', esc(libtxt),
                       str(len(runs)), f"{len(recs)} ({n_ok} ok)", esc(last), esc(", ".join(commits))],
                      filter_attrs(machine=mid)))
-    t = table(["machine", "CPU", "cores", "memory", "OS", "GPUs", "devices", "libraries", "runs", "records",
+    t = table(["machine", "CPU (family/model, ISA)", "cores", "memory", "OS", "GPUs", "devices", "libraries", "runs", "records",
                "last run", "commits"], rows)
     run_rows = []
     for run in sorted(rs.runs, key=lambda r: str(r.header.get("started") or ""), reverse=True):
