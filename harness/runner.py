@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .accumulation import cached_accumulation
 from .accuracy import BoundContext, flatten_output, measure, output_sha256
 from .backends.base import Device
 from .dtypes import FORMATS, itemsize, storage_dtype, unit_roundoff
@@ -215,7 +216,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
                       u=unit_roundoff(dtype), flops=float(spec.flops(size)),
                       bytes=float(spec.bytes_moved(size, itemsize(dtype))),
                       mem_estimate_bytes=memory_estimate(spec, size, dtype),
-                      accumulation_dtype=impl.accumulation_dtype(dtype, case.device),
+                      accumulation_dtype=None, accumulation_measured=False,
                       input_distribution=spec.input_distribution,
                       error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
                                    "growth_slope": spec.error_model.growth_slope})
@@ -287,6 +288,7 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         stage = "device"
         device = ctx.device(case.backend, case.device)
         rec["threads"] = device.threads()
+        rec.update(cached_accumulation(case.kernel, impl.key, impl.fn, device, dtype))
 
         dev_inputs, h2d = time_transfer(lambda: device.inputs_to_device(inputs.values, dtype), device)
         stage = "run"

@@ -18,7 +18,6 @@ from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import wg_size
 from ._maps_common import REF_ROUNDING, exact_cumsum, log_checkpoints
-from .sum import acc_torch
 
 SCAN_K = 4  # elements per work-item in a scan tile
 
@@ -88,7 +87,7 @@ def cumsum_numpy(dev, x):
     return np.cumsum(x)
 
 
-@implementation("cumsum", "torch", accumulation=acc_torch)
+@implementation("cumsum", "torch")
 def cumsum_torch(dev, x):
     return dev.torch.cumsum(x, 0)
 
