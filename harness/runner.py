@@ -217,6 +217,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
                       bytes=float(spec.bytes_moved(size, itemsize(dtype))),
                       mem_estimate_bytes=memory_estimate(spec, size, dtype),
                       accumulation_dtype=None, accumulation_measured=False,
+                      **spec.reference_info(dtype).fields(),
                       input_distribution=spec.input_distribution,
                       error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
                                    "growth_slope": spec.error_model.growth_slope})
@@ -321,13 +322,14 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         acc = measure(out_host, ref, dtype, out_dtype, spec.error_model, bctx)
         profile = acc.pop("profile", None)
         rec.update(acc)
+        _flag_dependent_reference(rec)
         if profile is not None:
             rec["profile"] = profile
         ref_nonfinite = int(np.count_nonzero(~np.isfinite(flatten_output(ref).astype(np.float64))))
         if acc["nonfinite"] > ref_nonfinite:
             rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
         else:
-            rec.update(status="ok", message="" if acc["accuracy_ok"] else
+            rec.update(status="ok", message=rec.get("reference_note", "") if acc["accuracy_ok"] else
                        f"error {acc['rel_error']:.3g} exceeds bound {acc['error_bound']:.3g}")
             rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, size)
         annotate_roofline(rec, device)
@@ -337,6 +339,17 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         rec.update(status=failure_status(exc), message=f"{stage}: {type(exc).__name__}: {exc}{where}"[:2000])
+
+
+def _flag_dependent_reference(rec: dict[str, Any]) -> None:
+    """A reference no more precise than the output (or sharing its code) cannot show an
+    error: an error of exactly 0 against it is not evidence, so it is not recorded as 0."""
+    if rec.get("reference_independent", True):
+        return
+    rec["reference_note"] = (f"no independent reference on this platform ({rec.get('reference_method')}, "
+                             f"{rec.get('reference_precision')} bits): the error is not measured")
+    if rec.get("rel_error") == 0.0:
+        rec.update(rel_error=None, error_ratio=None, max_rel_error=None, max_ulp=None)
 
 
 def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import wg_size
 from ._maps_common import REF_ROUNDING, exact_cumsum, log_checkpoints
 
@@ -79,6 +80,7 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1 at every position)",
+    reference_info=exact("fixed-point limbs + TwoSum (Sum2): exact prefix sums to ~106 bits", 106),
 ))
 
 

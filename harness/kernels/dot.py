@@ -17,6 +17,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups
 from ._maps_common import REF_ROUNDING, cl_local, exact_dot
 
@@ -54,6 +55,7 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",
+    reference_info=exact("TwoProduct + math.fsum: the exact dot product, correctly rounded"),
 ))
 
 

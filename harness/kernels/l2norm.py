@@ -23,6 +23,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, n_groups
 from ._maps_common import REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
 
@@ -64,6 +65,7 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x ~ N(0,1)",
+    reference_info=exact("TwoProduct + math.fsum (~106 bits) into an mpmath sqrt at 140 bits", 106),
 ))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups, wg_size
 
 
@@ -50,6 +51,7 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
+    reference_info=exact("math.fsum: the exact sum, correctly rounded"),
 ))
 
 
