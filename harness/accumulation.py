@@ -7,8 +7,11 @@ and some claims were wrong (torch.sum on float32 CPU tensors was recorded as flo
 in the data dtype is lost (1 is half an ulp of B, and the tie rounds to even), followed
 by K ones. Accumulating in the data dtype loses some of the ones, whatever the order or
 number of partial sums (the partial sum holding B drops every one added to it);
-accumulating in a wider dtype recovers all K exactly. The probe runs the
-implementation's own code on the device, so the answer is about that code path.
+accumulating in a wider dtype recovers all K exactly. A tree that adds the ones
+up before meeting B hides the loss, so sums and norms also get a second probe: random values in
+[1, 2), whose exact sum fits the wider dtype, must come out correctly rounded every
+time. The probe runs the implementation's own code on the device, so the answer is
+about that code path.
 
 Probes exist for the reductions whose error depends on it (sum, cumsum, dot, l2norm,
 softmax); other kernels record no accumulation dtype rather than an unverified one.
@@ -104,10 +107,67 @@ def classify(kernel: str, out: Any, dtype: str) -> dict[str, Any]:
     """The record fields for one probe output."""
     probe = PROBES[kernel]
     got = probe.recovered(out, dtype)
-    wide = math.isfinite(got) and abs(got - K) <= probe.tolerance(out, dtype)
+    # A float64 output resolves the count only to a few ones: claim more than float64
+    # only on an exact count.
+    tol = 0.0 if dtype == "float64" else probe.tolerance(out, dtype)
+    wide = math.isfinite(got) and abs(got - K) <= tol
     return {"accumulation_dtype": WIDER[dtype] if wide else dtype, "accumulation_measured": True,
             "accumulation_probe": {"big": f"2^{_big(dtype, even=kernel == 'l2norm')}", "ones": K,
                                    "ones_recovered": got}}
+
+
+def _exact_sum(x, dtype):
+    return {float(round_to(np.float64(math.fsum(x)), dtype))}
+
+
+def _exact_norm(x, dtype):
+    """sqrt of the exact Σx² (x*x is exact: x has half the significand bits), rounded
+    once, or after Σx² itself was rounded to the dtype (a wide sum stored before sqrt)."""
+    s = math.fsum(x * x)
+    return {float(round_to(np.float64(math.sqrt(s)), dtype)),
+            float(round_to(np.float64(math.sqrt(float(round_to(np.float64(s), dtype)))), dtype))}
+
+
+#: kernel -> (inputs from a random vector, bits the vector keeps, its exact result), for
+#: the order-proof second probe.
+TRIAL_PROBES = {
+    "sum": (lambda x: {"x": x}, 1, _exact_sum),
+    "cumsum": (lambda x: {"x": x}, 1, _exact_sum),
+    "dot": (lambda x: {"x": x, "y": np.ones_like(x)}, 1, _exact_sum),
+    "l2norm": (lambda x: {"x": x}, 2, _exact_norm),
+}
+TRIALS = 8
+
+
+def _run(fn, device, host: dict, dtype: str):
+    host = {k: round_to(v, dtype) for k, v in host.items()}
+    return device.outputs_to_host(fn(device, **device.inputs_to_device(host, dtype)))
+
+
+def _trial_vector(rng, dtype: str, divide: int) -> np.ndarray:
+    """K+1 values ±[1, 2) with 1/divide of the format's significand bits; random signs
+    make the result small against the partial sums, so orders in the data dtype are
+    rarely right (about 1 time in 5 for NumPy's pairwise sum)."""
+    bits = max(1, (BIG_EXP[dtype] - 1) // divide)
+    mag = 1.0 + np.floor(rng.uniform(0.0, 1.0, K + 1) * 2.0**bits) / 2.0**bits
+    return mag * rng.choice([-1.0, 1.0], K + 1)
+
+
+def correctly_rounded_trials(kernel: str, fn, device, dtype: str) -> int:
+    """How many of TRIALS random sums (or norms) come out correctly rounded.
+
+    The 2^t + ones probe can be fooled by an order that adds the ones up first (a tree).
+    Here the exact sum of K+1 values needs about 13 bits more than the data dtype: exact
+    in the wider dtype, so a wide accumulator rounds once and is correct every time,
+    while any order in the data dtype rounds along the way and is off in some trial."""
+    rng = np.random.default_rng(12)
+    make, divide, exact_fn = TRIAL_PROBES[kernel]
+    good = 0
+    for _ in range(TRIALS):
+        x = _trial_vector(rng, dtype, divide)
+        out = np.asarray(_run(fn, device, make(x), dtype), dtype=np.float64).ravel()[-1]
+        good += bool(float(out) in exact_fn(x, dtype))
+    return good
 
 
 def measure_accumulation(kernel: str, fn: Callable[..., Any], device: Any, dtype: str) -> dict[str, Any]:
@@ -115,9 +175,13 @@ def measure_accumulation(kernel: str, fn: Callable[..., Any], device: Any, dtype
     if kernel not in PROBES or dtype not in BIG_EXP:
         return {"accumulation_dtype": None, "accumulation_measured": False}
     try:
-        host = {k: round_to(v, dtype) for k, v in PROBES[kernel].inputs(dtype).items()}
-        out = device.outputs_to_host(fn(device, **device.inputs_to_device(host, dtype)))
-        return classify(kernel, out, dtype)
+        res = classify(kernel, _run(fn, device, PROBES[kernel].inputs(dtype), dtype), dtype)
+        if kernel in TRIAL_PROBES:
+            good = correctly_rounded_trials(kernel, fn, device, dtype)
+            res["accumulation_probe"]["correctly_rounded"] = f"{good}/{TRIALS}"
+            if good < TRIALS:
+                res["accumulation_dtype"] = dtype
+        return res
     except Exception as exc:  # a probe that cannot run leaves the dtype unknown, never guessed
         return {"accumulation_dtype": None, "accumulation_measured": False,
                 "accumulation_probe": {"error": f"{type(exc).__name__}: {exc}"[:300]}}

@@ -72,3 +72,19 @@ def test_a_failing_probe_is_unknown_not_guessed():
 
     res = measure_accumulation("sum", broken, NumpyDevice(), "float32")
     assert res["accumulation_dtype"] is None and res["accumulation_measured"] is False
+
+
+def test_an_order_that_adds_the_ones_first_is_still_narrow():
+    """The 2^t + ones probe alone is fooled by a tree that sums the ones before meeting
+    2^t (seen with OpenCL's tree reduction); the random correctly-rounded trials are not."""
+    def ones_first(dev, x):
+        tail = np.asarray(x[1:])
+        while tail.size > 1:  # a pairwise tree in the data dtype
+            if tail.size % 2:
+                tail = np.concatenate([tail, np.zeros(1, tail.dtype)])
+            tail = tail[0::2] + tail[1::2]
+        return (tail.sum(dtype=x.dtype) + x[0]).astype(x.dtype)
+
+    res = measure_accumulation("sum", ones_first, NumpyDevice(), "float32")
+    assert res["accumulation_probe"]["ones_recovered"] == res["accumulation_probe"]["ones"]
+    assert res["accumulation_dtype"] == "float32"
