@@ -288,6 +288,9 @@ class Outcome:
     def caught(self) -> bool:
         return not all(self.passed.values())
 
+    def caught_in(self, dtype: str) -> bool:
+        return not all(ok for (dt, _), ok in self.passed.items() if dt == dtype)
+
 
 def mutant_registry(registry, mutants: Sequence[Mutant]):
     """A copy of `registry` with the mutants added as NumPy implementations (the global
@@ -358,7 +361,10 @@ def score(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     for row in per.values():
         row["share"] = row["caught"] / row["mutants"] if row["mutants"] else None
     tot = {k: sum(r[k] for r in per.values()) for k in ("mutants", "caught", "realistic", "realistic_caught")}
-    return {"kernels": per, **tot,
+    mutants = [o for o in outcomes if o.realistic is not None]
+    dtypes = sorted({dt for o in mutants for dt, _ in o.passed})
+    by_dtype = {dt: sum(o.caught_in(dt) for o in mutants) / len(mutants) for dt in dtypes} if mutants else {}
+    return {"kernels": per, **tot, "by_dtype": by_dtype,
             "share": tot["caught"] / tot["mutants"] if tot["mutants"] else None,
             "realistic_share": tot["realistic_caught"] / tot["realistic"] if tot["realistic"] else None,
             "false_alarms": sum(len(r["false_alarms"]) for r in per.values())}
@@ -375,4 +381,7 @@ def format_score(s: dict[str, Any]) -> str:
     lines.append(f"{'overall':<15}{s['caught']:>5}/{s['mutants']:<4}{s['share']:>8.1%}"
                  f"{s['realistic_caught']:>7}/{s['realistic']:<4}  false alarms: {s['false_alarms']}")
     lines.append(f"realistic mutants caught: {s['realistic_share']:.1%}")
+    if s.get("by_dtype"):
+        lines.append("caught by one dtype's cases alone: " +
+                     ", ".join(f"{dt} {share:.1%}" for dt, share in s["by_dtype"].items()))
     return "\n".join(lines)

@@ -68,3 +68,15 @@ def independent_code(method: str):
         return ReferenceInfo(f"{method}, {base.method.removeprefix('same formula ')}", base.precision,
                              base.independent)
     return info
+
+
+def compensated(method: str, fallback: str, bits: int = 106):
+    """Long double where it is wide; otherwise an error-free-transformation fallback
+    (TwoSum / TwoProduct, ~106 bits) that the kernel's reference switches to."""
+    def info(dtype: str) -> ReferenceInfo:
+        if dtype == "float64" and not longdouble_is_wide():
+            return ReferenceInfo(fallback, bits)
+        return working_precision(dtype) if method == "" else ReferenceInfo(
+            f"{method}, {working_precision(dtype).method.removeprefix('same formula ')}",
+            working_precision(dtype).precision, working_precision(dtype).independent)
+    return info
