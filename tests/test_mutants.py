@@ -51,3 +51,15 @@ def test_cli_reports_score(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "overall" in proc.stdout and "false alarms: 0" in proc.stdout
+
+
+def test_cli_lists_mutants_with_their_tags():
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "mutants", "--list",
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    assert len(listed) == len(all_mutants()) and all(isinstance(m["realistic"], bool) for m in listed)
