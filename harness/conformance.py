@@ -9,6 +9,9 @@ runs every kernel the backend implements through the same path as `harness run`
 - transfer <dtype>: to_device → to_host returns the same bits, shape and host dtype
   (special values included: ±0, ±inf, subnormals, the largest finite value; a NaN
   must come back as a NaN, with any payload);
+- no aliasing <dtype>: writing into the device arrays of to_device leaves the host
+  inputs unchanged (device memory is never the host's: a kernel that writes into its
+  inputs cannot corrupt the reference or later backends);
 - synchronize: returns only once queued work is done (a loop of calls followed by
   synchronize() takes as long as the same loop followed by a copy of the result);
 - timer: measures a known host interval, grows with it, costs < 1 ms per reading,
@@ -128,6 +131,42 @@ def check_transfer(dev: Device, dtype: str, seed: int = 0) -> tuple[str, str]:
         if not np.array_equal(_bits(host), _bits(before)):
             return "fail", f"{label}: the transfer modified the host array"
     return "pass", "bit-exact round trip: " + ", ".join(arrays)
+
+
+def _overwrite(arr: Any) -> bool:
+    """Write into a device array by the array's own API; False when it cannot be written.
+
+    A backend whose device arrays share memory with the host (torch.from_numpy, a NumPy
+    view) would let a kernel that writes into its inputs corrupt the exact inputs the
+    bound is computed from, and every later backend's inputs."""
+    attempts = (lambda: arr.fill_(7),  # torch, in place
+                lambda: arr.fill(7),  # NumPy, CuPy, pyopencl
+                lambda: arr.set(np.full(arr.shape, 7, dtype=arr.dtype)),  # pyopencl dtypes fill lacks
+                lambda: arr.__setitem__(Ellipsis, 7))
+    for attempt in attempts:
+        try:
+            attempt()
+            return True
+        except Exception:  # read-only, or not this array type's API: try the next way
+            continue
+    return False
+
+
+def check_no_alias(dev: Device, dtype: str, seed: int = 1) -> tuple[str, str]:
+    """to_device, then write into every device array; the host inputs must not change."""
+    rng = np.random.default_rng(seed)
+    host = {"x": round_to(rng.standard_normal(1031), dtype), "m": round_to(rng.standard_normal((9, 5)), dtype)}
+    before = {k: v.copy() for k, v in host.items()}
+    arrays = dev.inputs_to_device(host, dtype)
+    written = [k for k, a in arrays.items() if _overwrite(a)]
+    dev.synchronize()
+    changed = [k for k in host if not np.array_equal(_bits(host[k]), _bits(before[k]))]
+    if changed:
+        return "fail", (f"writing into the device array(s) {', '.join(changed)} changed the host input: "
+                        "to_device must copy")
+    ro = sorted(set(host) - set(written))
+    return "pass", ("device arrays written, host inputs unchanged" +
+                    (f"; read-only: {', '.join(ro)}" if ro else ""))
 
 
 def check_timer_basics(dev: Device) -> tuple[str, str]:
@@ -334,6 +373,7 @@ def check_backend(reg: Registry, name: str, kernels: Sequence[str] | None = None
             why = dev.dtype_unsupported(dt)
             if why is None:
                 add(_timed(f"transfer {dt}", dev.name, lambda dt=dt: check_transfer(dev, dt)))
+                add(_timed(f"no aliasing {dt}", dev.name, lambda dt=dt: check_no_alias(dev, dt)))
         add(_timed("timer", dev.name, lambda: check_timer_basics(dev)))
         work = find_workload(reg, name, dev)
         add(_timed("synchronize", dev.name, lambda: check_synchronize(dev, work)))

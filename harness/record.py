@@ -13,7 +13,13 @@ Required record fields (names fixed; more may be added, never renamed):
   accuracy_ok, deterministic, output_sha256, seed, machine_id, commit, timestamp
 
 Further fields: run_id, out_dtype, loops, timer, timer_overhead_s, h2d_s, d2h_s,
-  nonfinite, u, flops, bytes, gflops, gbps, accumulation_dtype, threads (dict),
+  nonfinite, u, flops, bytes, gflops, gbps, accumulation_dtype, accumulation_measured
+  (true: accumulation_dtype came from the probe in harness/accumulation.py, run through
+  the implementation on the device; false: no probe, accumulation_dtype is null, never
+  a guess), reference_method, reference_precision (significand bits of the reference's
+  working precision; 2098 = exact), reference_independent (false: the reference is no
+  more precise than the output on this platform, then an error of 0 is recorded as null
+  and reference_note says why; harness/references.py), accumulation_probe (dict: big value, ones, ones recovered), threads (dict),
   divergence (dict: TF32, build options, deterministic flags), error_model (dict:
   metric, source, growth_slope), input_distribution, profile (dict: error along
   iterations or positions), device_meta (dict), peak_rss_bytes.

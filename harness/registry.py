@@ -31,8 +31,9 @@ class Implementation:
 
     fn(device, **inputs) -> device output. It must not modify its inputs and must
     leave device work queued or finished (the timer synchronises).
-    accumulation(dtype, device_name) -> the dtype the implementation accumulates in,
-    where it differs from the data dtype (e.g. fp16 sums accumulated in fp32).
+    accumulation(dtype, device_name): a declared accumulation dtype. Kept for plugins
+    that pass it, but never recorded: records carry the dtype measured by a probe
+    (harness/accumulation.py), because declared ones were found wrong.
     origin: "builtin", or the plugin that declared it.
     """
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .dtypes import DTYPES, round_to
 from .accuracy import ErrorModel
+from .references import ReferenceInfo, working_precision
 
 #: Host inputs: arrays and scalars by name. Arrays are what backends move to a device;
 #: Python ints (iteration counts, grid parameters) are passed through unchanged.
@@ -68,6 +69,9 @@ class KernelSpec:
     input_distribution: str = ""
     min_size: int = 1
     tags: Mapping[str, Any] = field(default_factory=dict)
+    #: reference_info(dtype) -> how the reference is computed (method, bits, and
+    #: whether it is independent of the implementations); see harness/references.py.
+    reference_info: Callable[[str], ReferenceInfo] = working_precision
 
     def make_inputs(self, size: int, dtype: str, seed: int) -> HostInputs:
         """Deterministic inputs: float64 from Generator(seed), then rounded to dtype."""

@@ -44,10 +44,12 @@ class TorchDevice(Device):
         return getattr(self.torch, dtype)
 
     def to_device(self, host: np.ndarray, dtype: str):
+        """Always a copy, also on the CPU: torch.from_numpy shares the host memory, so a
+        kernel writing into its inputs would corrupt the exact inputs the bound and every
+        later backend see. The copy is part of the timed transfer (h2d_s)."""
         t = self.torch.from_numpy(np.ascontiguousarray(host))
-        if host.dtype.kind == "f":
-            t = t.to(self._tdtype(dtype))
-        return t.to(self._dev).contiguous()
+        target = self._tdtype(dtype) if host.dtype.kind == "f" else t.dtype
+        return t.to(device=self._dev, dtype=target, copy=True).contiguous()
 
     def to_host(self, arr: Any) -> np.ndarray:
         t = arr.detach()

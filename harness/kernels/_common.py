@@ -7,7 +7,7 @@ import numpy as np
 #: x87 format), 113-bit on aarch64 Linux. Where longdouble is plain double (macOS
 #: arm64, Windows) float64 references are only as good as the data, which the
 #: harness records as `reference_precision`.
-LONGDOUBLE_BITS = int(np.finfo(np.longdouble).nmant) + 1
+from ..references import LONGDOUBLE_BITS  # noqa: E402,F401  (re-exported)
 
 
 def ref_dtype(dtype: str):

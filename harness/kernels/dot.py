@@ -17,9 +17,9 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups
 from ._maps_common import REF_ROUNDING, cl_local, exact_dot
-from .sum import acc16
 
 
 def generate(n, rng):
@@ -55,21 +55,22 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",
+    reference_info=exact("TwoProduct + math.fsum: the exact dot product, correctly rounded"),
 ))
 
 
-@implementation("dot", "numpy", accumulation=acc16,
+@implementation("dot", "numpy",
                 notes="BLAS ?dot for float32/64; NumPy's float16 dot accumulates in float32")
 def dot_numpy(dev, x, y):
     return np.dot(x, y)
 
 
-@implementation("dot", "torch", accumulation=acc16)
+@implementation("dot", "torch")
 def dot_torch(dev, x, y):
     return dev.torch.dot(x, y)
 
 
-@implementation("dot", "cupy", accumulation=acc16)
+@implementation("dot", "cupy")
 def dot_cupy(dev, x, y):
     cp = dev.cp
     if x.dtype == cp.float16:

@@ -16,6 +16,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups, wg_size
 
 
@@ -34,16 +35,6 @@ def bound(c):
     return gamma(max(c.size - 1, 1), c.u) * cond
 
 
-def acc16(dtype, device=None):
-    """fp16/bf16 sums accumulate in fp32 in NumPy, CuPy and PyTorch (ATen AccumulateType.h)."""
-    return "float32" if dtype in ("float16", "bfloat16") else dtype
-
-
-def acc_torch(dtype, device):
-    """ATen's CPU accumulate type for float is double; on CUDA it is float."""
-    return "float64" if dtype == "float32" and device == "cpu" else acc16(dtype)
-
-
 SPEC = register_kernel(KernelSpec(
     name="sum",
     description="sum of a vector of length n",
@@ -60,20 +51,21 @@ SPEC = register_kernel(KernelSpec(
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
+    reference_info=exact("math.fsum: the exact sum, correctly rounded"),
 ))
 
 
-@implementation("sum", "numpy", accumulation=acc16)
+@implementation("sum", "numpy")
 def sum_numpy(dev, x):
     return np.sum(x)
 
 
-@implementation("sum", "torch", accumulation=acc_torch)
+@implementation("sum", "torch")
 def sum_torch(dev, x):
     return dev.torch.sum(x)
 
 
-@implementation("sum", "cupy", accumulation=acc16)
+@implementation("sum", "cupy")
 def sum_cupy(dev, x):
     with dev.ctx():
         return dev.cp.sum(x)
@@ -123,6 +115,6 @@ def sum_opencl_tree(dev, x):
     return opencl_sum(dev, x)
 
 
-@array_api_implementation("sum", accumulation=acc16)
+@array_api_implementation("sum")
 def sum_xp(xp, x):
     return xp.sum(x)

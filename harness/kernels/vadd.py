@@ -13,6 +13,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
+from ..references import exact
 from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
 
 
@@ -44,6 +45,7 @@ SPEC = register_kernel(KernelSpec(
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
            "test": (1, 7, 1000, 1025)},
     input_distribution="x, y ~ N(0,1)",
+    reference_info=exact("x + y in a wider format: one IEEE addition, the exact sum correctly rounded"),
 ))
 
 
