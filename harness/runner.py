@@ -217,8 +217,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
                       mem_estimate_bytes=memory_estimate(spec, size, dtype),
                       accumulation_dtype=impl.accumulation_dtype(dtype, case.device),
                       input_distribution=spec.input_distribution,
-                      error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
-                                   "growth_slope": spec.error_model.growth_slope})
+                      bound_kind=spec.error_model.kind, error_model=spec.error_model.describe())
 
 
 def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> dict[str, Any]:
@@ -325,8 +324,7 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         if acc["nonfinite"] > ref_nonfinite:
             rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
         else:
-            rec.update(status="ok", message="" if acc["accuracy_ok"] else
-                       f"error {acc['rel_error']:.3g} exceeds bound {acc['error_bound']:.3g}")
+            rec.update(status="ok", message=verdict_message(acc))
             rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, size)
         annotate_roofline(rec, device)
         if ctx.save_arrays is not None:
@@ -335,6 +333,13 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         rec.update(status=failure_status(exc), message=f"{stage}: {type(exc).__name__}: {exc}{where}"[:2000])
+
+
+def verdict_message(acc: dict[str, Any]) -> str:
+    """The record's message for an ok case: empty within bound, else the verdict and why."""
+    if acc.get("verdict") == "within":
+        return ""
+    return f"{acc.get('verdict')}: {acc.get('verdict_reason', '')}"[:2000]
 
 
 def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> None:
