@@ -172,3 +172,32 @@ def test_iterative_kernels_count_every_checkpoint(kernel):
 
     res = judge(kernel, 33, "float32", stale)
     assert res["verdict"] == "out_of_bound" and "checkpoints" in res["verdict_reason"]
+
+
+NOT_RIGOROUS = {"adam": "first_order", "black_scholes": "first_order", "jacobi2d": "first_order",
+                "mlp_xor": "first_order", "nbody": "first_order", "quadratic_fit": "first_order",
+                "mandelbrot": "estimate"}
+PROBABILISTIC = {"sum", "dot", "l2norm", "matmul", "conv2d", "softmax", "cumsum"}
+
+
+def test_every_kernel_labels_its_bound_kind_and_list_shows_it():
+    from harness.cli.list_cmd import inventory
+
+    assert len(REG.kernels) == 19
+    for name, spec in REG.kernels.items():
+        assert spec.error_model.kind == NOT_RIGOROUS.get(name, "rigorous"), name
+        assert (spec.error_model.probabilistic is not None) == (name in PROBABILISTIC), name
+    kinds = {k["name"]: k["bound_kind"] for k in inventory()["kernels"]}
+    assert kinds["sum"] == "rigorous + probabilistic" and kinds["nbody"] == "first order"
+    with pytest.raises(ValueError):
+        ErrorModel(metric="normwise", bound=lambda c: 0.0, source="x", kind="theoretical")
+
+
+def test_every_record_stores_its_bound_kind():
+    from harness.runner import Case, RunContext, execute_case
+    from harness.timing import TimingOptions
+
+    ctx = RunContext(REG, seed=1, timing=TimingOptions(budget_s=0.002, min_samples=2, max_samples=2))
+    rec = execute_case(Case("nbody", "numpy", "numpy", "cpu", "float32", 7), ctx)
+    assert rec["bound_kind"] == "first_order" and rec["error_model"]["kind"] == "first_order"
+    assert rec["verdict"] == "within" and rec["verdict_bound"] == "worst_case"
