@@ -201,3 +201,8 @@ def test_every_record_stores_its_bound_kind():
     rec = execute_case(Case("nbody", "numpy", "numpy", "cpu", "float32", 7), ctx)
     assert rec["bound_kind"] == "first_order" and rec["error_model"]["kind"] == "first_order"
     assert rec["verdict"] == "within" and rec["verdict_bound"] == "worst_case"
+
+
+def test_reason_says_whether_the_worst_case_bound_still_holds():
+    res = judge("sum", 1_000_000, "float32", drop(0.05))
+    assert "worst-case bound holds" in res["verdict_reason"]  # 5% < γ_n = 6%: only the probabilistic one sees it
