@@ -52,16 +52,18 @@ class _KernelAccuracy:
     track_rel_error.unit = "relative error"
 
     def track_error_ratio(self, cases, kernel, implementation, dtype, size):
-        """rel_error / theoretical bound: above 1 means outside the bound."""
+        """rel_error / the tightest bound that can fail (the record's bound_kind says which kind:
+        rigorous, first order, probabilistic or estimate); above 1 means outside the bound."""
         return self._metric("error_ratio")
 
-    track_error_ratio.unit = "error/bound"
+    track_error_ratio.unit = "error/bound (kind: see bound_kind)"
 
     def track_max_ulp(self, cases, kernel, implementation, dtype, size):
-        """Largest ULP distance to the reference in the output dtype."""
+        """Largest ULP distance to the reference in the output dtype: per element for maps
+        (ulp_kind "elementwise"), else max|out-ref| in ulps of max|ref| ("scaled_by_max_ref")."""
         return self._metric("max_ulp")
 
-    track_max_ulp.unit = "ulp"
+    track_max_ulp.unit = "ulp (elementwise, or of max|ref|)"
 
 
 ACCURACY_CLASSES = _grid.make_classes(__name__, _KernelAccuracy, "Accuracy")

@@ -15,12 +15,36 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .dtypes import FORMATS, ulp_distance
+from .verdict import checkpoint_ratio, eval_bound, judge
 
 
 def gamma(n: float, u: float) -> float:
     """Higham's γ_n = nu / (1 - nu); infinite once nu >= 1 (the bound says nothing)."""
     nu = n * u
     return nu / (1.0 - nu) if nu < 1.0 else math.inf
+
+
+#: λ of the probabilistic bound: failure probability 2n·exp(−λ²(1−u)²/2) < 1e-6 up to n ≈ 10⁷.
+LAMBDA = 8.0
+
+
+def gamma_tilde(n: float, u: float, lam: float = LAMBDA) -> float:
+    """Higham & Mary 2019 (SISC 41(5), Thm 3.1): γ̃_n(λ) = exp(λ√n·u + n·u²/(1−u)) − 1.
+
+    It replaces γ_n when rounding errors are independent and mean zero, and stays
+    below 1 long after n·u ≥ 1, so large-n fp32/fp16/bf16 cases get a check that can fail.
+    """
+    n = max(float(n), 0.0)
+    return math.expm1(lam * math.sqrt(n) * u + n * u * u / (1.0 - u))
+
+
+def tilde_confidence(n: float, u: float, lam: float = LAMBDA) -> float:
+    """Probability (at least) that γ̃_n(λ) holds: 1 − 2n·exp(−λ²(1−u)²/2), Higham & Mary 2019."""
+    return max(0.0, 1.0 - 2.0 * max(float(n), 1.0) * math.exp(-(lam * (1.0 - u)) ** 2 / 2.0))
+
+
+#: Kinds of bound (DESIGN.md, "Verdicts"): what a bound promises.
+BOUND_KINDS = ("rigorous", "first_order", "probabilistic", "estimate")
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,17 @@ class ErrorModel:
         next to the fitted slope of measured errors.
     evaluate: optional; returns extra or overriding metrics (e.g. energy drift,
         error along iterations) as a dict. It receives (output, reference, ctx).
+        A "position_ratio" it returns (max over positions of error/bound) also decides.
+    kind: what `bound` promises, one of BOUND_KINDS: "rigorous" (worst case, any
+        order), "first_order" (O(u²) dropped), "estimate" (a model).
+    probabilistic: optional second bound, Higham & Mary 2019's λ√n·u in place of γ_n;
+        prob_terms(ctx) is its n, for the stated confidence.
+    componentwise: optional; (ctx, g) -> absolute bound per output element, with g(n)
+        the γ function in use (gamma or gamma_tilde): judged beside the normwise one.
+    relative: the metric is relative, so a bound >= 1 is met by an output of zeros.
+    elementwise_ulp: max_ulp per element is meaningful (a map, or a correctly rounded
+        kernel); otherwise it is scaled by max|ref| (record field `ulp_kind`).
+    assumes: what the bound takes for granted (e.g. exp within 4 ulp on every backend).
     """
 
     metric: str
@@ -52,6 +87,23 @@ class ErrorModel:
     growth_slope: float = 0.0
     evaluate: Callable[[Any, np.ndarray, BoundContext], dict] | None = None
     notes: str = ""
+    kind: str = "rigorous"
+    probabilistic: Callable[[BoundContext], float] | None = None
+    prob_terms: Callable[[BoundContext], float] | None = None
+    componentwise: Callable[[BoundContext, Callable[[float], float]], np.ndarray] | None = None
+    relative: bool = True
+    assumes: str = ""
+    elementwise_ulp: bool = False
+
+    def __post_init__(self):
+        if self.kind not in BOUND_KINDS:
+            raise ValueError(f"ErrorModel.kind {self.kind!r} is not one of {BOUND_KINDS}")
+
+    def describe(self) -> dict[str, Any]:
+        """What a record stores about the model."""
+        return {"metric": self.metric, "source": self.source, "growth_slope": self.growth_slope,
+                "kind": self.kind, "probabilistic": self.probabilistic is not None,
+                "assumes": self.assumes}
 
 
 def normwise_relative(out: np.ndarray, ref: np.ndarray) -> float:
@@ -98,40 +150,119 @@ def flatten_output(out: Any) -> np.ndarray:
     return np.concatenate([a.astype(np.float64).ravel() for a in arrays])
 
 
-def measure(out: Any, ref: np.ndarray, dtype: str, out_dtype: str, model: ErrorModel,
-            ctx: BoundContext) -> dict[str, Any]:
-    """All accuracy fields of a record for one output."""
-    flat = flatten_output(out).ravel()
-    ref_flat = flatten_output(ref).ravel()
-    is_float = out_dtype in FORMATS
-    o64 = flat.astype(np.float64)
-    r64 = ref_flat.astype(np.float64).ravel()
-    nonfinite = int(np.count_nonzero(~np.isfinite(o64)))
-    ref_nonfinite = int(np.count_nonzero(~np.isfinite(r64)))
-    res: dict[str, Any] = {"nonfinite": nonfinite}
-    if model.metric == "mismatch" or not is_float:
+def nonfinite_by_position(o64: np.ndarray, r64: np.ndarray) -> int:
+    """Positions where output and reference disagree on being NaN, +inf or -inf.
+
+    Counting alone lets an output NaN where the reference is finite cancel an output
+    finite where the reference is inf; comparing position by position does not.
+    """
+    of, rf = np.isfinite(o64), np.isfinite(r64)
+    both = ~of & ~rf
+    same_kind = (np.isnan(o64) & np.isnan(r64)) | (o64 == r64)
+    return int(np.count_nonzero((of != rf) | (both & ~same_kind)))
+
+
+def scaled_ulp(o64: np.ndarray, r64: np.ndarray, out_dtype: str) -> float:
+    """max|out − ref| in units of the ulp of max|ref|: meaningful for any kernel.
+
+    A per-element ULP distance near zero counts every representable value in between
+    (a sign flip of a tiny entry reads ~10⁹ ULP); scaling by max|ref| does not.
+    """
+    finite = np.isfinite(o64) & np.isfinite(r64)
+    if not finite.any():
+        return 0.0
+    scale = float(np.max(np.abs(r64[finite])))
+    u = FORMATS[out_dtype][0]
+    ulp = math.ldexp(u, math.frexp(scale)[1]) if scale > 0 else u * np.finfo(np.float64).tiny
+    return float(np.max(np.abs(o64[finite] - r64[finite]))) / ulp
+
+
+def _core_metrics(o64, r64, out_dtype: str, model: ErrorModel) -> dict[str, Any]:
+    """Normwise, componentwise and ULP errors, before the kernel's own evaluate."""
+    res: dict[str, Any] = {"nonfinite": int(np.count_nonzero(~np.isfinite(o64)))}
+    if model.metric == "mismatch" or out_dtype not in FORMATS:
         res["rel_error"] = float(np.mean(o64 != r64)) if r64.size else 0.0
         res["max_rel_error"] = float(np.max(np.abs(o64 - r64)) / max(float(np.max(np.abs(r64))), 1.0)) if r64.size else 0.0
-        res["max_ulp"] = None
-    else:
-        u = FORMATS[out_dtype][0]
-        finite = np.isfinite(o64) & np.isfinite(r64)
-        res["rel_error"] = normwise_relative(o64[finite], r64[finite]) if nonfinite else normwise_relative(o64, r64)
-        res["max_rel_error"] = max_componentwise_relative(o64[finite], r64[finite], u)
+        res["max_ulp"], res["ulp_kind"] = None, None
+        return res
+    u = FORMATS[out_dtype][0]
+    finite = np.isfinite(o64) & np.isfinite(r64)
+    res["rel_error"] = normwise_relative(o64[finite], r64[finite])
+    res["max_rel_error"] = max_componentwise_relative(o64[finite], r64[finite], u)
+    if model.elementwise_ulp:
         res["max_ulp"] = float(np.max(ulp_distance(o64, r64, out_dtype))) if r64.size else 0.0
+        res["ulp_kind"] = "elementwise"
+    else:
+        res["max_ulp"], res["ulp_kind"] = scaled_ulp(o64, r64, out_dtype), "scaled_by_max_ref"
+    return res
+
+
+def _candidates(model: ErrorModel, ctx: BoundContext) -> tuple[list, str, dict]:
+    """(name, value, kind) of the worst-case and probabilistic bounds, or a spec error."""
+    worst, problem = eval_bound(model.bound, ctx)
+    if problem:
+        return [], problem, {}
+    cands = [("worst_case", worst, model.kind)]
+    extra: dict[str, Any] = {}
+    if model.probabilistic is not None:
+        prob, problem = eval_bound(model.probabilistic, ctx)
+        if problem:
+            return [], "probabilistic " + problem, {}
+        n = model.prob_terms(ctx) if model.prob_terms else ctx.size
+        extra = {"probabilistic_bound": prob, "probabilistic_lambda": LAMBDA,
+                 "probabilistic_confidence": tilde_confidence(n, ctx.u)}
+        cands.append(("probabilistic", prob, "probabilistic"))
+    return cands, "", extra
+
+
+def componentwise_ratio(o64, r64, model: ErrorModel, ctx: BoundContext, g) -> float | None:
+    """max |out − ref| / (componentwise bound), with g the γ function that decided."""
+    if model.componentwise is None or r64.size == 0:
+        return None
+    cb = np.asarray(model.componentwise(ctx, g), np.float64).ravel()
+    if not np.all(np.isfinite(cb)) or np.all(cb >= np.abs(r64)) and np.any(r64 != 0):
+        return None  # cannot fail: zeros would pass it
+    diff = np.abs(o64 - r64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(diff == 0, 0.0, diff / cb)
+    return float(np.max(np.where(np.isnan(r), np.inf, r)))
+
+
+def measure(out: Any, ref: np.ndarray, dtype: str, out_dtype: str, model: ErrorModel,
+            ctx: BoundContext) -> dict[str, Any]:
+    """All accuracy fields of a record for one output, the verdict included."""
+    o64 = flatten_output(out).ravel().astype(np.float64)
+    r64 = flatten_output(ref).ravel().astype(np.float64)
+    res = _core_metrics(o64, r64, out_dtype, model)
+    res["nonfinite_mismatch"] = nonfinite_by_position(o64, r64) if o64.shape == r64.shape else o64.size
     if model.evaluate is not None:
         res.update(model.evaluate(out, ref, ctx))
-    bound = float(model.bound(ctx))
-    res["error_bound"] = bound
-    err = res["rel_error"]
-    if math.isnan(err):
-        res["error_ratio"] = math.inf
-    elif bound > 0:
-        res["error_ratio"] = err / bound
-    else:
-        res["error_ratio"] = 0.0 if err == 0 else math.inf
-    res["accuracy_ok"] = bool(nonfinite <= ref_nonfinite and res["error_ratio"] <= 1.0)
+    cands, problem, extra = _candidates(model, ctx)
+    res.update(extra)
+    if problem:
+        res.update(verdict="spec_error", verdict_reason=problem, error_bound=None, error_ratio=None,
+                   bound_kind=model.kind, verdict_bound=None, accuracy_ok=False)
+        return res
+    res.update(judge(res["rel_error"], cands, model.relative, _checks(o64, r64, res, model, ctx),
+                     _problems(res)))
     return res
+
+
+def _checks(o64, r64, res: dict, model: ErrorModel, ctx: BoundContext) -> dict[str, float | None]:
+    """Further ratios that must be ≤ 1: positions, checkpoints, componentwise (against
+    the tightest γ function whose componentwise bound can fail, as for the normwise one)."""
+    cw = [componentwise_ratio(o64, r64, model, ctx, lambda n: gamma(n, ctx.u))]
+    if model.probabilistic is not None:
+        cw.append(componentwise_ratio(o64, r64, model, ctx, lambda n: gamma_tilde(n, ctx.u)))
+    cw = [c for c in cw if c is not None]
+    return {"position": res.get("position_ratio"),
+            "checkpoints": checkpoint_ratio(res.get("profile"), model.relative),
+            "componentwise": max(cw) if cw else None}
+
+
+def _problems(res: dict) -> list[str]:
+    n = res.get("nonfinite_mismatch") or 0
+    return [f"{n} position(s) where output and reference differ in NaN/inf"] if n else []
 
 
 # ---- ready-made error models -------------------------------------------------------
@@ -139,4 +270,4 @@ def measure(out: Any, ref: np.ndarray, dtype: str, out_dtype: str, model: ErrorM
 def elementwise(ulps: float, source: str, notes: str = "") -> ErrorModel:
     """A map with a few roundings per element: normwise error ≤ ulps·u."""
     return ErrorModel(metric="normwise", bound=lambda c: ulps * c.u, source=source,
-                      growth_slope=0.0, notes=notes)
+                      growth_slope=0.0, notes=notes, elementwise_ulp=True)

@@ -43,18 +43,29 @@ def itemsize(name: str) -> int:
     return 2 if name == "bfloat16" else storage_dtype(name).itemsize
 
 
-def round_bfloat16(x: np.ndarray) -> np.ndarray:
-    """Round float64 values to bfloat16 (nearest, ties to even), held in float32.
+#: bfloat16 keeps 8 significant bits of float64's 53; below 2^-126 it is subnormal,
+#: with spacing 2^-133.
+_BF16_DROP = 53 - 8
+_BF16_TINY, _BF16_SUB_ULP = 2.0**-126, 2.0**-133
 
-    Rounding float64 -> float32 -> bfloat16 can double-round; the error is below
-    one bfloat16 ulp and only affects ties, which is harmless for test inputs.
+
+def round_bfloat16(x: np.ndarray) -> np.ndarray:
+    """Round float64 values to bfloat16 (nearest, ties to even) from the float64 bits, held in float32.
+
+    Going through float32 first double-rounds: 1 + 2⁻⁸ + 2⁻³⁰ becomes the tie 1 + 2⁻⁸ in
+    float32 and then 1.0, where the correct bfloat16 value is 1 + 2⁻⁷; a correctly
+    rounded bf16 output would then read 1 ULP off.
     """
-    f = np.asarray(x, dtype=np.float32)
-    bits = f.view(np.uint32).astype(np.uint64)
-    lsb = (bits >> 16) & 1
-    rounded = ((bits + 0x7FFF + lsb) >> 16) << 16
-    out = rounded.astype(np.uint32).view(np.float32)
-    return np.where(np.isnan(f), f, out).reshape(np.shape(x))
+    d = np.ascontiguousarray(x, dtype=np.float64)
+    bits = d.view(np.uint64)
+    lsb = (bits >> np.uint64(_BF16_DROP)) & np.uint64(1)
+    half = np.uint64((1 << (_BF16_DROP - 1)) - 1)
+    kept = ((bits + half + lsb) >> np.uint64(_BF16_DROP)) << np.uint64(_BF16_DROP)
+    normal = kept.view(np.float64)
+    with np.errstate(over="ignore"):
+        sub = np.round(d / _BF16_SUB_ULP) * _BF16_SUB_ULP  # exact scaling; np.round is ties-to-even
+        out = np.where(np.abs(d) < _BF16_TINY, sub, normal).astype(np.float32)  # exact, or ±inf past the range
+    return np.where(np.isnan(d), np.float32(np.nan), out).reshape(np.shape(x))
 
 
 def round_to(x, name: str):

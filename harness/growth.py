@@ -79,7 +79,7 @@ def growth_rows(records: Any, *, statuses: Iterable[str] = ("ok",)) -> list[dict
 
     Row fields: the group keys, sizes (sorted distinct sizes measured), n_points,
     n_zero, slope (fitted from rel_error), r2, predicted_slope (the error model's
-    growth_slope), bound_slope (fitted from error_bound), slope_excess (slope minus
+    growth_slope), bound_slope (fitted from the worst-case bound), slope_excess (slope minus
     predicted_slope, None if either is missing), metric, and reason when a slope is None.
     """
     keep = set(statuses)
@@ -94,7 +94,7 @@ def growth_rows(records: Any, *, statuses: Iterable[str] = ("ok",)) -> list[dict
         recs = groups[key]
         sizes = [r["size"] for r in recs]
         err = fit_loglog(sizes, [_value(r.get("rel_error")) for r in recs])
-        bnd = fit_loglog(sizes, [_value(r.get("error_bound")) for r in recs])
+        bnd = fit_loglog(sizes, [_value(r.get("worst_case_bound", r.get("error_bound"))) for r in recs])
         model = next((r["error_model"] for r in recs if isinstance(r.get("error_model"), Mapping)), {})
         predicted = _value(model.get("growth_slope"))
         row: dict[str, Any] = dict(zip(GROUP_KEYS, key))

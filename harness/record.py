@@ -24,6 +24,25 @@ Further fields: run_id, out_dtype, loops, timer, timer_overhead_s, h2d_s, d2h_s,
   metric, source, growth_slope), input_distribution, profile (dict: error along
   iterations or positions), device_meta (dict), peak_rss_bytes.
 
+Verdict fields (harness/verdict.py, harness/accuracy.py; issue 12):
+  verdict               "within" (a bound that can fail held), "out_of_bound", "unbounded"
+                        (every bound is infinite or, for a relative metric, >= 1: zeros would
+                        pass), or "spec_error" (the bound raised or is NaN). accuracy_ok is
+                        true only for "within".
+  verdict_reason        why, in words (which bound or check failed, or why none can fail).
+  verdict_bound         which bound decided: "worst_case" or "probabilistic" (the tightest
+                        that can fail); error_bound and error_ratio are against it (error_ratio
+                        is null when unbounded).
+  bound_kind            kind of error_bound: "rigorous", "first_order", "probabilistic",
+                        "estimate" (ErrorModel.kind; error_model.kind is the spec's own).
+  worst_case_bound, worst_case_kind   the spec's worst-case bound, kept beside the decider.
+  probabilistic_bound, probabilistic_lambda, probabilistic_confidence   Higham & Mary 2019
+                        γ̃_n(λ) bound, λ, and 1 − 2n·exp(−λ²(1−u)²/2), where the kernel has one.
+  position_ratio        cumsum: max over every position of error/bound.
+  nonfinite_mismatch    positions where output and reference differ in NaN/+inf/-inf.
+  ulp_kind              "elementwise" (max_ulp per element: maps) or "scaled_by_max_ref"
+                        (max|out − ref| in ulps of max|ref|), null for integer outputs.
+
 Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
   peak_rss_bytes        peak resident memory of the process that ran the case, during
                         the case only. Workers are reused, and ru_maxrss never goes down,
@@ -55,7 +74,7 @@ Cross-machine comparison field (harness/output_sample.py), ok records only:
                         NaN/Inf are encoded as everywhere else (null, "inf", "-inf").
                         Absent in older records (comparisons then show "n/a").
 
-status: "ok" (measured; accuracy may still have failed: see accuracy_ok),
+status: "ok" (measured; accuracy may still have failed: see verdict and accuracy_ok),
   "skipped" (could not run here; the reason is in message), or a failure:
   "error", "nan", "invalid", "oom", "timeout" (no record within the per-case
   timeout; the worker was killed), "crashed" (the worker process died: segfault,

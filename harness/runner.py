@@ -219,8 +219,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
                       accumulation_dtype=None, accumulation_measured=False,
                       **spec.reference_info(dtype).fields(),
                       input_distribution=spec.input_distribution,
-                      error_model={"metric": spec.error_model.metric, "source": spec.error_model.source,
-                                   "growth_slope": spec.error_model.growth_slope})
+                      bound_kind=spec.error_model.kind, error_model=spec.error_model.describe())
 
 
 def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> dict[str, Any]:
@@ -330,8 +329,7 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         if acc["nonfinite"] > ref_nonfinite:
             rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
         else:
-            rec.update(status="ok", message=rec.get("reference_note", "") if acc["accuracy_ok"] else
-                       f"error {acc['rel_error']:.3g} exceeds bound {acc['error_bound']:.3g}")
+            rec.update(status="ok", message=verdict_message(acc) or rec.get("reference_note", ""))
             rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, size)
         annotate_roofline(rec, device)
         if ctx.save_arrays is not None:
@@ -351,6 +349,13 @@ def _flag_dependent_reference(rec: dict[str, Any]) -> None:
                              f"{rec.get('reference_precision')} bits): the error is not measured")
     if rec.get("rel_error") == 0.0:
         rec.update(rel_error=None, error_ratio=None, max_rel_error=None, max_ulp=None)
+
+
+def verdict_message(acc: dict[str, Any]) -> str:
+    """The record's message for an ok case: empty within bound, else the verdict and why."""
+    if acc.get("verdict") == "within":
+        return ""
+    return f"{acc.get('verdict')}: {acc.get('verdict_reason', '')}"[:2000]
 
 
 def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> None:

@@ -73,3 +73,11 @@ def saxpy_slow(dev, a, x, y):
 
     time.sleep(0.4)
     return a * x + y
+
+
+@implementation("saxpy", "numpy", "last_wrong")
+def saxpy_last_wrong(dev, a, x, y):
+    """Runs fine but drops a*x in the last element: status ok, out of bound (issue 12 gates)."""
+    out = a * x + y
+    out[-1] = y[-1]
+    return out

@@ -63,7 +63,7 @@ FAULTY_EXPECTED = {
     "numpy": "ok", "array_api": "ok",
     "segfault": "crashed", "abort": "crashed", "hang": "timeout",
     "raises": "error", "exits": "error", "oom": "oom",
-    "nan": "nan", "wrong_shape": "invalid", "wrong_dtype": "invalid", "slow": "ok",
+    "nan": "nan", "wrong_shape": "invalid", "wrong_dtype": "invalid", "slow": "ok", "last_wrong": "ok",
 }
 
 

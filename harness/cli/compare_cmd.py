@@ -26,13 +26,17 @@ def _t(v):
               help="Significance level of the Mann-Whitney U test.")
 @click.option("--fail-on-regression", "factor", type=click.FloatRange(min=1.0),
               help="Exit 1 if any case is significantly slower in B by more than FACTOR (e.g. 1.1), "
-                   "or ran in A and fails in B.")
+                   "ran in A and fails in B, went from within its error bound to out of it, or its "
+                   "rel_error grew beyond --error-factor.")
+@click.option("--error-factor", type=click.FloatRange(min=1.0), default=10.0, show_default=True,
+              help="With --fail-on-regression: how far rel_error may grow from A to B (errors below the "
+                   "unit roundoff u count as u).")
 @click.option("--changed", is_flag=True, help="Show only significant changes, failures and fixes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(a, b, results, alpha, factor, changed, as_json):
+def command(a, b, results, alpha, factor, error_factor, changed, as_json):
     """Compare B against A. A and B are each a results file (a run), a folder (a machine's
     results), a run id, or a commit-hash prefix found under --results."""
-    from ..report.compare import SelectionError, compare, regressions, select
+    from ..report.compare import SelectionError, accuracy_regression, compare, regressions, select
 
     folders = list(results) or [Path("results")]
     try:
@@ -44,19 +48,32 @@ def command(a, b, results, alpha, factor, changed, as_json):
     if not rows:
         raise click.UsageError(f"{a} and {b} have no case in common ({only_a} case(s) only in A, {only_b} only in B); "
                                "compare results of the same kernels, dtypes and sizes")
-    bad = regressions(rows, factor) if factor is not None else []
+    bad = regressions(rows, factor, error_factor) if factor is not None else []
     both_skipped = [r for r in rows if r.a["status"] == "skipped" and r.b["status"] == "skipped"]
     rows = [r for r in rows if not (r.a["status"] == "skipped" and r.b["status"] == "skipped")]
     shown = [r for r in rows if not changed or r.verdict not in ("same", "n/a")]
     if as_json:
         click.echo(json.dumps({"a": {"spec": a, "kind": sel_a.kind}, "b": {"spec": b, "kind": sel_b.kind},
-                               "alpha": alpha, "rows": [r.as_dict() for r in shown], "only_a": only_a,
+                               "alpha": alpha, "error_factor": error_factor,
+                               "rows": [{**r.as_dict(), "accuracy_regression": accuracy_regression(r, error_factor)}
+                                        for r in shown], "only_a": only_a,
                                "only_b": only_b, "skipped_both": len(both_skipped),
                                "regressions": len(bad)}, indent=1))
     else:
         _print(rows, shown, sel_a, sel_b, only_a, only_b, alpha, factor, bad, len(both_skipped))
+        for r in bad:
+            why = accuracy_regression(r, error_factor)
+            if why:
+                console().print(f"accuracy regression: {r.a['kernel']} {impl_label_of(r.a)} {r.a['dtype']} "
+                                f"n={r.a['size']}: {why}", markup=False)
     if bad:
         sys.exit(1)
+
+
+def impl_label_of(rec) -> str:
+    from ..report.data import impl_label
+
+    return impl_label(rec)
 
 
 def _print(rows, shown, sel_a, sel_b, only_a, only_b, alpha, factor, bad, n_skipped):

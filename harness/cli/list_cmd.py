@@ -36,11 +36,18 @@ def inventory() -> dict:
             "origin": reg.kernel_origins.get(k, "builtin"),
             "dtypes": list(spec.dtypes), "sizes": {p: list(s) for p, s in spec.sizes.items()},
             "error_metric": spec.error_model.metric, "bound_source": spec.error_model.source,
+            "bound_kind": bound_label(spec.error_model), "bound_assumes": spec.error_model.assumes,
             "implementations": sorted({f"{i.backend}:{i.name}" for i in impls}),
             "array_api": any(i.name == "array_api" for i in impls),
         })
     failures = [{"origin": f.origin, "what": f.what, "reason": f.reason} for f in reg.failures]
     return {"backends": backends, "kernels": kernels, "failures": failures}
+
+
+def bound_label(model) -> str:
+    """The kind of a kernel's bound as `harness list` shows it, e.g. "rigorous + probabilistic"."""
+    label = model.kind.replace("_", " ")
+    return label + (" + probabilistic" if model.probabilistic is not None else "")
 
 
 @click.command("list")
@@ -72,6 +79,7 @@ def command(as_json: bool) -> None:
     t = Table(title="Kernels", title_justify="left")
     t.add_column("kernel")
     t.add_column("size n")
+    t.add_column("bound")
     for b in backends:
         t.add_column(b)
     t.add_column("array_api")
@@ -81,7 +89,8 @@ def command(as_json: bool) -> None:
             be, name = i.split(":", 1)
             impls.setdefault(be, []).append(name)
         cells = [", ".join(n for n in sorted(impls.get(b, [])) if n != "array_api") or "-" for b in backends]
-        t.add_row(escape(k["name"]), escape(k["size"]), *map(escape, cells), "yes" if k["array_api"] else "-")
+        t.add_row(escape(k["name"]), escape(k["size"]), escape(k["bound_kind"]), *map(escape, cells),
+                  "yes" if k["array_api"] else "-")
     con.print(t)
     if inv["failures"]:
         t = Table(title="Plugin failures (everything else works)", title_justify="left")

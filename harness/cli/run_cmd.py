@@ -49,7 +49,24 @@ def _verdict(r: dict) -> str:
 
     if r["status"] != "ok":
         return f"[red]{r['status']}[/]: {escape((r.get('message') or '')[:60])}"
-    return "[green]within bound[/]" if r.get("accuracy_ok") else "[red]exceeds bound[/]"
+    v = r.get("verdict") or ("within" if r.get("accuracy_ok") else "out_of_bound")
+    if v == "unbounded":
+        return f"[dim]unbounded[/] ({escape((r.get('verdict_reason') or '')[:50])})"
+    if v == "spec_error":
+        return f"[red]spec error[/]: {escape((r.get('verdict_reason') or '')[:50])}"
+    kind = f" ({escape(str(r.get('bound_kind')).replace('_', ' '))})" if r.get("bound_kind") else ""
+    return f"[green]within bound[/]{kind}" if v == "within" else f"[red]exceeds bound[/]{kind}"
+
+
+def gate_failures(records: list[dict]) -> list[dict]:
+    """What `--strict` fails on: failed cases, and measured cases out of bound or judged
+    by a broken bound (spec error). Unbounded cases are reported, not failed: no bound
+    that can fail exists for them, which is the spec's limit, not the backend's fault."""
+    from ..record import FAILURE_STATUSES
+
+    return [r for r in records if r["status"] in FAILURE_STATUSES or
+            (r["status"] == "ok" and (r.get("verdict") in ("out_of_bound", "spec_error") or
+                                      (r.get("verdict") is None and r.get("accuracy_ok") is False)))]
 
 
 def _fmt(v) -> str:
@@ -198,8 +215,11 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
               help="Run only the cases missing from an interrupted run, appending to its file "
                    "(alone: the latest run of this machine under --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
+                   "error bound (or its bound is a spec error); for CI.")
 def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_dir, save_arrays, timeout_s,
-            max_memory, no_isolate, resume, quiet):
+            max_memory, no_isolate, resume, quiet, strict):
     """Run kernels on backends, store the results and print speed and divergence."""
     from ..dtypes import DTYPES
     from ..machine import git_commit, machine_info
@@ -387,8 +407,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
             from rich.markup import escape
 
             con.print(f"skipped {n} case(s): {escape(msg)}")
-        bad = [r for r in records if r["status"] not in ("ok", "skipped") or
-               (r["status"] == "ok" and not r.get("accuracy_ok"))]
+        bad = gate_failures(records)
+        unbounded = sum(1 for r in records if r.get("verdict") == "unbounded")
         counts = {}
         for r in records:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -396,5 +416,9 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
         if fitted:
             con.print(f"error growth: slope of log(error) vs log(size) fitted for {len(fitted)} series "
                       "(stored as 'growth' lines; harness.growth.growth_frame(load_results(...)) recomputes)")
-        con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound "
+        con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound, "
+                  f"{unbounded} unbounded (no bound that can fail) "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); results in {writer.path}")
+    if strict and gate_failures(records):
+        click.echo(f"--strict: {len(gate_failures(records))} case(s) failed or out of bound", err=True)
+        sys.exit(1)

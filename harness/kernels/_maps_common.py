@@ -8,6 +8,10 @@ import numpy as np
 
 from ..accuracy import gamma
 
+#: how the probabilistic bound is cited in a kernel's ErrorModel.source.
+PROB_SOURCE = ("; probabilistic: Higham & Mary 2019, SISC 41(5), Thm 3.1: γ̃_n(λ) = exp(λ√n·u + n·u²/(1−u)) − 1 "
+               "in place of γ_n, λ = 8, independent mean-zero rounding errors")
+
 #: relative error of storing a reference in float64 (the harness compares in float64).
 REF_ROUNDING = 2.0**-53
 
@@ -137,5 +141,5 @@ def pow2_at_least(n: int) -> int:
     return p
 
 
-__all__ = ["REF_ROUNDING", "two_product", "exact_dot", "exact_sum_rest", "two_sum", "exact_cumsum",
+__all__ = ["PROB_SOURCE", "REF_ROUNDING", "two_product", "exact_dot", "exact_sum_rest", "two_sum", "exact_cumsum",
            "normwise", "log_checkpoints", "sqrt_bound", "cl_local", "pow2_at_least", "gamma"]

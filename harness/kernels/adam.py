@@ -146,7 +146,7 @@ SPEC = register_kernel(KernelSpec(
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="normwise relative error of the weights, at the last checkpoint",
-        bound=bound, growth_slope=0.0, evaluate=evaluate,
+        kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
         source="first-order running error bound (Higham 2002, §3.3) along the float64 trajectory: one "
                "rounding per arithmetic op, OpenCL 1.2 §7.4 ulp limits for div/sqrt/pow, errors of w, m, v "
                "and the bias corrections propagated with their first-order sensitivities"),

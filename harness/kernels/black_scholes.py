@@ -138,7 +138,8 @@ SPEC = register_kernel(KernelSpec(
     bytes_moved=lambda n, b: 7.0 * n * b,
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0,
+        metric="normwise", kind="first_order",
+        assumes="OpenCL 1.2 §7.4 ulp limits for log/exp/sqrt/erf, applied to scipy and torch too", bound=bound, growth_slope=0.0,
         source="first-order forward error analysis of the Black-Scholes formula: one rounding per "
                "arithmetic operation, OpenCL 1.2 §7.4 ulp limits per transcendental (log/exp/sqrt 3, "
                "div 2.5, erf 16 ulp), errors of d propagated through Φ' = φ; normwise over all prices"),

@@ -81,7 +81,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 9.0 * n * n,
     bytes_moved=lambda n, b: 9.0 * n * n * b,
     error_model=ErrorModel(
-        metric="mask_mismatch+composite", bound=bound, growth_slope=0.0, evaluate=evaluate,
+        metric="mask_mismatch+composite", kind="rigorous", bound=bound, growth_slope=0.0, evaluate=evaluate,
         source="data-dependent: fraction of pixels with |d^2 - t^2| <= γ_6 (d^2 + t^2), the band in which "
                "rounding of the distance (Higham 2002, §3.1 (3.5) and §2.2 (2.4)) can flip the mask; "
                "composited pixels are exact copies"),

@@ -49,7 +49,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 15.0 * n * n,
     bytes_moved=lambda n, b: 6.0 * n * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0,
+        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "
                "|fl(Mp) - Mp| <= γ_3 |M||p|; normwise over the image. Matrix: Machado, Oliveira & "
                "Fernandes 2009, IEEE TVCG 15(6), protanopia severity 1.0"),

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
+from ._maps_common import PROB_SOURCE
 from ._iterative import real_type
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
@@ -50,11 +51,21 @@ def reference(inp, dtype):
     return conv_gather(inp["X"], inp["W"], ref_dtype(dtype)).astype(np.float64)
 
 
-def bound(c):
+def bound(c, gfun=gamma):
+    """g(k, u)·‖|W| ⋆ |X|‖_F/‖out‖_F, with g = γ (worst case) or γ̃ (probabilistic)."""
     absconv = conv_gather(np.abs(c.inputs["X"]), np.abs(c.inputs["W"]))
     den = float(np.linalg.norm(c.reference))
-    g = gamma(K_TERMS, c.u)
+    g = gfun(K_TERMS, c.u)
     return g * float(np.linalg.norm(absconv)) / den if den else g
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
+
+
+def componentwise(c, g):
+    """|out − ôut| <= g(k)·(|W| ⋆ |X|) entry by entry."""
+    return g(K_TERMS) * conv_gather(np.abs(c.inputs["X"]), np.abs(c.inputs["W"]))
 
 
 SPEC = register_kernel(KernelSpec(
@@ -67,9 +78,11 @@ SPEC = register_kernel(KernelSpec(
     bytes_moved=lambda s, b: float(N_BATCH * (C_IN + C_OUT) * s * s + C_OUT * K_TERMS) * b,
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0,
+        metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=prob_bound,
+        prob_terms=lambda c: K_TERMS, componentwise=componentwise,
         source="Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
-               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output"),
+               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output" + PROB_SOURCE,
+        notes="covers any summation order of the direct method, not Winograd or FFT convolutions"),
     sizes={"quick": (32, 64, 128), "full": (32, 64, 128, 256, 512), "test": (1, 3, 7, 33)},
     category="compute",
     input_distribution="X ~ N(0,1); W ~ N(0,1)/sqrt(C_in*9)",

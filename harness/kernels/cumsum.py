@@ -4,8 +4,11 @@ Every output is a sum, so its error grows with its position: whatever the order
 (sequential, or the tree of a parallel scan), |ŝₖ − sₖ| ≤ γ_{k−1}Σ_{i≤k}|xᵢ| (Higham
 2002, §4.2 (4.4)). Inputs are U(0,1), so Σ|xᵢ| = sₖ and the bound at position k is
 γ_{k−1}. rel_error is the error at the end of the array, |ŝₙ − sₙ|/|sₙ| (bound
-γ_{n−1}, slope 1); ErrorModel.evaluate also returns the error along the array as a
-profile: the relative error at ~20 log-spaced positions, with the bound there.
+γ_{n−1}, slope 1), but every position is judged: ErrorModel.evaluate returns
+position_ratio, the maximum over k of error_k / bound_k (with bound_k the tighter of
+γ_{k−1} and the probabilistic γ̃_{k−1} that can fail), so an output holding the total
+everywhere, or an exclusive scan, is out of bound. The profile gives the relative
+error at ~20 log-spaced positions, with the worst-case bound there.
 The reference is exact (fixed-point limbs, see _maps_common.exact_cumsum), so float64
 cases are judged against the correctly rounded prefix sums.
 """
@@ -13,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import wg_size
-from ._maps_common import REF_ROUNDING, exact_cumsum, log_checkpoints
+from ._maps_common import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
 
 SCAN_K = 4  # elements per work-item in a scan tile
 
@@ -43,12 +46,42 @@ def position_bound(abs_prefix: np.ndarray, ref: np.ndarray, positions: np.ndarra
     return g * cond + REF_ROUNDING
 
 
-def bound(c):
+def position_bounds(abs_prefix: np.ndarray, ref: np.ndarray, u: float) -> np.ndarray:
+    """Per position k, the tightest relative bound that can fail: min(γ_{k−1}, γ̃_{k−1})·cond_k
+    + the reference's rounding, with inf where neither is below 1."""
+    k1 = np.arange(ref.size, dtype=np.float64)  # k − 1 for 1-based k
+    nu = k1 * u
+    with np.errstate(divide="ignore"):
+        worst = np.where(nu < 1.0, nu / np.where(nu < 1.0, 1.0 - nu, 1.0), np.inf)
+    prob = np.expm1(LAMBDA * np.sqrt(k1) * u + k1 * u * u / (1.0 - u))
+    cond = _rel(abs_prefix, ref)
+    b = np.minimum(worst, prob) * cond + REF_ROUNDING
+    return np.where(b < 1.0, b, np.inf)
+
+
+def position_ratio(out: np.ndarray, ref: np.ndarray, abs_prefix: np.ndarray, u: float) -> float | None:
+    """max over positions of error/bound, over the positions whose bound can fail."""
+    err = _rel(np.abs(out - ref), ref)
+    b = position_bounds(abs_prefix, ref, u)
+    ok = np.isfinite(b)
+    if not ok.any():
+        return None
+    r = err[ok] / b[ok]
+    return float(np.max(np.where(np.isnan(r), np.inf, r)))
+
+
+def bound(c, g=gamma):
     n = c.reference.size
     if n == 0:
         return 0.0
     abs_prefix = exact_cumsum(np.abs(c.inputs["x"]))
-    return float(position_bound(abs_prefix, c.reference, np.array([n]), c.u)[0])
+    if g is gamma:
+        return float(position_bound(abs_prefix, c.reference, np.array([n]), c.u)[0])
+    return g(max(n - 1, 0), c.u) * float(_rel(abs_prefix[-1:], c.reference[-1:])[0]) + REF_ROUNDING
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
 
 
 def evaluate(out, ref, c):
@@ -61,7 +94,8 @@ def evaluate(out, ref, c):
     abs_prefix = exact_cumsum(np.abs(c.inputs["x"]))
     profile = {"x_label": "position", "x": pos.tolist(), "error": err[pos - 1].tolist(),
                "bound": position_bound(abs_prefix, ref, pos, c.u).tolist()}
-    return {"rel_error": float(err[-1]), "max_position_error": float(np.max(err)), "profile": profile}
+    return {"rel_error": float(err[-1]), "max_position_error": float(np.max(err)), "profile": profile,
+            "position_ratio": position_ratio(out, ref, abs_prefix, c.u)}
 
 
 SPEC = register_kernel(KernelSpec(
@@ -73,9 +107,10 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: float(n),
     bytes_moved=lambda n, b: 2.0 * n * b,
     error_model=ErrorModel(
-        metric="end_relative", bound=bound, growth_slope=1.0, evaluate=evaluate,
+        metric="end_relative", kind="rigorous", probabilistic=prob_bound, bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
-               "rel_error is the end of the array (k = n), the profile gives every checkpoint k"),
+               "rel_error is the end of the array (k = n); every position k is judged (position_ratio)"
+               + PROB_SOURCE),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",

@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups
-from ._maps_common import REF_ROUNDING, cl_local, exact_dot
+from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, exact_dot
 
 
 def generate(n, rng):
@@ -30,13 +30,18 @@ def reference(inp, dtype):
     return np.float64(exact_dot(inp["x"], inp["y"]))
 
 
-def bound(c):
+def bound(c, g=gamma):
+    """g(n, u)·|x|ᵀ|y|/|xᵀy|, with g = γ (worst case) or γ̃ (probabilistic)."""
     x, y = c.inputs["x"], c.inputs["y"]
     s = abs(float(c.reference))
     absdot = exact_dot(np.abs(x), np.abs(y))
     if s == 0.0:
         return 0.0 if absdot == 0.0 else math.inf
-    return gamma(c.size, c.u) * absdot / s + REF_ROUNDING
+    return g(c.size, c.u) * absdot / s + REF_ROUNDING
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
 
 
 SPEC = register_kernel(KernelSpec(
@@ -48,9 +53,9 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n,
     bytes_moved=lambda n, b: 2.0 * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
-               "relative to |x^T y|"),
+               "relative to |x^T y|" + PROB_SOURCE),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",

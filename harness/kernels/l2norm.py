@@ -20,12 +20,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import cl_empty, n_groups
-from ._maps_common import REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
+from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
 
 
 def generate(n, rng):
@@ -43,8 +43,13 @@ def reference(inp, dtype):
         return np.float64(float(mpmath.sqrt(mpmath.mpf(hi) + mpmath.mpf(lo))))
 
 
-def bound(c):
-    return sqrt_bound(gamma(c.size + 2, c.u), c.u) + REF_ROUNDING
+def bound(c, g=gamma):
+    """sqrt of a sum of squares with |θ| <= g(n+2, u): g = γ (worst case) or γ̃ (probabilistic)."""
+    return sqrt_bound(g(c.size + 2, c.u), c.u) + REF_ROUNDING
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
 
 
 SPEC = register_kernel(KernelSpec(
@@ -56,9 +61,11 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n,
     bytes_moved=lambda n, b: float(n * b),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        prob_terms=lambda c: c.size + 2,
         source="Higham 2002, §3.1 (3.5) with y = x: fl(Σx²) = Σx²(1+θ), |θ| <= γ_{n+2} (scaling "
-               "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)",
+               "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)"
+               + PROB_SOURCE,
         notes="OpenCL scales by a power of two (no overflow); np.linalg.norm and "
               "torch.linalg.vector_norm do not scale"),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
 from ._maps_common import two_product, two_sum
 from ._common import cl_empty, local_2d, ref_dtype
+from ._maps_common import PROB_SOURCE
 
 
 def generate(n, rng):
@@ -40,10 +41,20 @@ def reference(inp, dtype):
     return (inp["A"].astype(t) @ inp["B"].astype(t)).astype(np.float64)
 
 
-def bound(c):
+def bound(c, g=gamma):
+    """g(n, u)·‖|A||B|‖_F/‖C‖_F, with g = γ (worst case) or γ̃ (probabilistic)."""
     absprod = np.abs(c.inputs["A"]) @ np.abs(c.inputs["B"])
     den = np.linalg.norm(c.reference)
-    return gamma(c.size, c.u) * np.linalg.norm(absprod) / den if den else gamma(c.size, c.u)
+    return g(c.size, c.u) * np.linalg.norm(absprod) / den if den else g(c.size, c.u)
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
+
+
+def componentwise(c, g):
+    """|C − Ĉ| <= g(n)·|A||B| entry by entry: no cancellation hides a wrong entry."""
+    return g(c.size) * (np.abs(c.inputs["A"]) @ np.abs(c.inputs["B"]))
 
 
 SPEC = register_kernel(KernelSpec(
@@ -55,9 +66,10 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n**3,
     bytes_moved=lambda n, b: 3.0 * n * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        componentwise=componentwise,
         source="Higham 2002, §3.5 (3.13): |C - fl(AB)| <= γ_n |A||B| componentwise; "
-               "normwise γ_n ||(|A||B|)||_F / ||C||_F"),
+               "normwise γ_n ||(|A||B|)||_F / ||C||_F" + PROB_SOURCE),
     sizes={"quick": (64, 256, 512), "full": (64, 128, 256, 512, 1024, 2048), "test": (1, 7, 33, 100)},
     category="compute",
     input_distribution="A, B ~ N(0,1)",

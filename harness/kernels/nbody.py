@@ -190,7 +190,7 @@ SPEC = register_kernel(KernelSpec(
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="max-body position error relative to max |x|, at the last checkpoint",
-        bound=bound, growth_slope=1.0, evaluate=evaluate,
+        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order linearised error propagation for kick-drift-kick leapfrog: Lipschitz constant "
                "L = 2M/eps^3 of the softened acceleration, step amplification matrix P(h sqrt(L)); local "
                "errors one rounding per update and (32u + γ_{N-1}) M 2/(3 sqrt(3) eps^2) per acceleration "

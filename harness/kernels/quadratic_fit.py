@@ -111,7 +111,7 @@ SPEC = register_kernel(KernelSpec(
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="normwise relative error of (a, b, c), at the last checkpoint",
-        bound=bound, growth_slope=1.0, evaluate=evaluate,
+        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order running error bound (Higham 2002, §3.3; γ_{n+2} for the gradient sums, §3.1) "
                "propagated through the linear GD map with ||I - lr (2/n) Phi^T Phi||_2 <= 1"),
     sizes={"quick": (100, 1000, 10_000), "full": (100, 1000, 10_000, 100_000, 1_000_000),

@@ -36,7 +36,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: float(n),
     bytes_moved=lambda n, b: 2.0 * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=lambda c: 0.0, growth_slope=0.0,
+        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=lambda c: 0.0, growth_slope=0.0,
         source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
                "and is exact, so the bound is 0",
         notes="exact: any error is a defect, not rounding"),

@@ -45,7 +45,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n,
     bytes_moved=lambda n, b: 3.0 * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0,
+        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
                "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),

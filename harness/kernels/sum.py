@@ -13,10 +13,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..registry import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
+from ._maps_common import PROB_SOURCE
 from ._common import cl_empty, cl_limits, local_1d, n_groups, wg_size
 
 
@@ -28,11 +29,16 @@ def reference(inp, dtype):
     return np.float64(math.fsum(inp["x"]))
 
 
-def bound(c):
+def bound(c, g=gamma):
+    """g(n−1, u)·Σ|xᵢ|/|Σxᵢ|, with g = γ (worst case) or γ̃ (probabilistic)."""
     x = c.inputs["x"]
     s = abs(float(c.reference))
     cond = float(np.sum(np.abs(x))) / s if s else math.inf
-    return gamma(max(c.size - 1, 1), c.u) * cond
+    return g(max(c.size - 1, 1), c.u) * cond
+
+
+def prob_bound(c):
+    return bound(c, gamma_tilde)
 
 
 SPEC = register_kernel(KernelSpec(
@@ -44,9 +50,9 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: float(n),
     bytes_moved=lambda n, b: float(n * b),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
-               "relative to |Σx_i|"),
+               "relative to |Σx_i|" + PROB_SOURCE),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
            "test": (1, 7, 1000, 1025, 4097)},
     category="reduction",

@@ -39,7 +39,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: float(n),
     bytes_moved=lambda n, b: 3.0 * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0,
+        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
                "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
     sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..output_sample import sample_max_rel_diff
-from .data import impl_label, is_failure, latest, load, num
+from .data import impl_label, is_failure, latest, load, num, verdict_of
 
 
 class SelectionError(ValueError):
@@ -156,7 +156,27 @@ def compare(a: Selection, b: Selection, alpha: float = 0.05) -> tuple[list[Row],
     return [compare_pair(x, y, alpha) for x, y in pairs], only_a, only_b
 
 
-def regressions(rows: list[Row], factor: float) -> list[Row]:
-    """Significant slowdowns beyond `factor`, and cases that ran in A and fail in B."""
-    return [r for r in rows if r.verdict == "broke" or
+#: default factor by which rel_error may grow from A to B before it is a regression.
+ERROR_FACTOR = 10.0
+
+
+def accuracy_regression(row: Row, error_factor: float = ERROR_FACTOR) -> str:
+    """Why B is less accurate than A ("" if it is not): a case within its bound in A and
+    out of it in B, or rel_error grown beyond error_factor (errors below u are noise)."""
+    va, vb = verdict_of(row.a), verdict_of(row.b)
+    if va == "within" and vb in ("out_of_bound", "spec_error"):
+        return f"within bound → {vb}"
+    ea, eb = num(row.a.get("rel_error")), num(row.b.get("rel_error"))
+    if va is None or vb is None or ea is None or eb is None:
+        return ""
+    floor = max(ea, num(row.b.get("u")) or 0.0)
+    if eb > error_factor * floor:
+        return f"rel_error {ea:.3g} → {eb:.3g} (> {error_factor:g}×)"
+    return ""
+
+
+def regressions(rows: list[Row], factor: float, error_factor: float = ERROR_FACTOR) -> list[Row]:
+    """Significant slowdowns beyond `factor`, cases that ran in A and fail in B, and
+    accuracy regressions (see accuracy_regression)."""
+    return [r for r in rows if r.verdict == "broke" or accuracy_regression(r, error_factor) or
             (r.verdict == "slower" and r.ratio is not None and r.ratio > factor)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -101,6 +101,28 @@ def is_ok(r: dict[str, Any]) -> bool:
 
 def is_failure(r: dict[str, Any]) -> bool:
     return r.get("status") in FAILURE_STATUSES
+
+
+def verdict_of(r: dict[str, Any]) -> str | None:
+    """The accuracy verdict of an ok record: "within", "out_of_bound", "unbounded" or
+    "spec_error"; older records without `verdict` read it off accuracy_ok."""
+    if r.get("status") != "ok":
+        return None
+    v = r.get("verdict")
+    if v:
+        return v
+    ok = r.get("accuracy_ok")
+    return None if ok is None else ("within" if ok else "out_of_bound")
+
+
+def is_trusted(r: dict[str, Any]) -> bool:
+    """Fit for speed advice: measured, and not out of bound or judged by a broken bound.
+    Advice for a backend whose answers are wrong would recommend the wrong answer."""
+    return is_ok(r) and verdict_of(r) not in ("out_of_bound", "spec_error")
+
+
+def verdict_counts(recs: Iterable[dict[str, Any]]) -> Counter:
+    return Counter(verdict_of(r) for r in recs if verdict_of(r))
 
 
 def latest(records: Iterable[dict[str, Any]], key=lambda r: (r["machine_id"], r["kernel"], r["impl"],

@@ -7,7 +7,8 @@ import os
 from collections import Counter, defaultdict
 from typing import Any
 
-from .data import (ResultSet, baseline_times, group, impl_label, is_failure, is_ok, latest, num)
+from .data import (ResultSet, baseline_times, group, impl_label, is_failure, is_ok, is_trusted, latest, num,
+                   verdict_counts, verdict_of)
 from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_na, fmt_size, fmt_time, page,
                    page_file, table)
 from .machine_compare import kernel_summary, pair_cases, records_frame
@@ -125,7 +126,8 @@ def _heatmap_panels(recs: list[dict[str, Any]], figs: Figures, cell, style: dict
             z.append([c[0] for c in cells])
             text.append([c[1] for c in cells])
             hover.append([c[2] for c in cells])
-        fig = {"data": [{
+        grey = _grey_layer(z, labels, kernels)
+        fig = {"data": grey + [{
             "type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": z,
             "text": text, "texttemplate": "%{text}", "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
             "xgap": 2, "ygap": 2, **style,
@@ -136,6 +138,23 @@ def _heatmap_panels(recs: list[dict[str, Any]], figs: Figures, cell, style: dict
         panels.append(f'<div class="panel" {filter_attrs(machine=mid, dtype=dtype)}>'
                       f'{figs.add(fig, height=120 + 45 * len(kernels))}</div>')
     return f'<div class="grid">{"".join(panels)}</div>'
+
+
+#: a heatmap cell whose bound cannot fail: drawn grey, never on the green-to-red scale.
+UNBOUNDED = "unbounded"
+UNBOUNDED_GREY = "#bdbdbd"
+
+
+def _grey_layer(z: list[list], labels: list[str], kernels: list[str]) -> list[dict[str, Any]]:
+    """Replace UNBOUNDED cells in z by None and return a grey heatmap trace under them."""
+    mask = [[1 if v == UNBOUNDED else None for v in row] for row in z]
+    for row in z:
+        row[:] = [None if v == UNBOUNDED else v for v in row]
+    if not any(v for row in mask for v in row):
+        return []
+    return [{"type": "heatmap", "x": [esc(l) for l in labels], "y": [esc(k) for k in kernels], "z": mask,
+             "colorscale": [[0, UNBOUNDED_GREY], [1, UNBOUNDED_GREY]], "showscale": False,
+             "hoverinfo": "skip", "xgap": 2, "ygap": 2, "name": "unbounded"}]
 
 
 def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> str:
@@ -172,8 +191,9 @@ def speed_heatmaps(rs: ResultSet, recs: list[dict[str, Any]], figs: Figures) -> 
 def error_heatmaps(recs: list[dict[str, Any]], figs: Figures) -> str:
     def cell(k, lab, cases, mid, dtype):
         fails = [r for r in cases if is_failure(r)]
-        ratios = [(num(r.get("error_ratio")), r) for r in cases if r["status"] == "ok"]
+        ratios = [(num(r.get("error_ratio")), r) for r in cases if verdict_of(r) in ("within", "out_of_bound")]
         ratios = [(q, r) for q, r in ratios if q is not None]
+        unb = [r for r in cases if verdict_of(r) in ("unbounded", "spec_error")]
         if fails:
             return (ERROR_ZMAX, f"FAIL {esc(fails[0]['status'])}",
                     f"{esc(k)} · {esc(lab)}: {len(fails)} failed: {esc(fails[0]['status'])} "
@@ -183,7 +203,10 @@ def error_heatmaps(recs: list[dict[str, Any]], figs: Figures) -> str:
             per = "<br>".join(f"n={fmt_size(r['size'])}: {q:.3g}" for q, r in sorted(ratios, key=lambda t: t[1]["size"]))
             return (max(ERROR_ZMIN, min(ERROR_ZMAX, math.log10(worst))) if worst > 0 else ERROR_ZMIN,
                     ("✗ " if worst > 1 else "") + (f"{worst:.2g}" if worst > 0 else "0"),
-                    f"{esc(k)} · {esc(lab)}<br>worst error/bound: {worst:.3g} (n={fmt_size(wr['size'])})<br>{per}")
+                    f"{esc(k)} · {esc(lab)}<br>worst error/bound: {worst:.3g} (n={fmt_size(wr['size'])}, "
+                    f"{esc(wr.get('bound_kind') or 'bound')})<br>{per}" + _unbounded_note(unb))
+        if unb:
+            return (UNBOUNDED, f"∅ {len(unb)}", f"{esc(k)} · {esc(lab)}: no bound that can fail" + _unbounded_note(unb))
         return None, "", f"{esc(k)} · {esc(lab)}: not measured"
 
     style = {"colorscale": ERROR_SCALE, "zmin": ERROR_ZMIN, "zmax": ERROR_ZMAX,
@@ -191,8 +214,18 @@ def error_heatmaps(recs: list[dict[str, Any]], figs: Figures) -> str:
                           "ticktext": ["0.001", "0.01", "0.1", "1 (bound)", "≥10 / fail"]}}
     return ('<h2>Numerical divergence: error relative to the bound</h2><p class="lead">The worst '
             '<code>error_ratio</code> (measured error ÷ theoretical bound) over all sizes. Green: well inside the bound; '
-            'red with ✗: over it; FAIL: the case errored, produced NaN, invalid output, ran out of memory or timed out.</p>'
+            'red with ✗: over it; FAIL: the case errored, produced NaN, invalid output, ran out of memory or timed out; '
+            f'<span style="background:{UNBOUNDED_GREY}">grey ∅</span>: unbounded, the bound cannot fail '
+            '(infinite, or a relative bound ≥ 1 that zeros would meet), so the case is not a pass.</p>'
             + _heatmap_panels(recs, figs, cell, style, "worst error ÷ theoretical bound"))
+
+
+def _unbounded_note(unb: list[dict[str, Any]]) -> str:
+    if not unb:
+        return ""
+    r = unb[0]
+    return (f"<br>{len(unb)} unbounded / spec error (n={fmt_size(r['size'])}: "
+            f"{esc(str(r.get('verdict_reason') or '')[:120])})")
 
 
 def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
@@ -201,16 +234,18 @@ def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
     for k in rs.kernels:
         rows = by_kernel.get((k,), [])
         st = Counter(r["status"] for r in rows)
-        over = sum(1 for r in rows if r["status"] == "ok" and r.get("accuracy_ok") is False)
+        vc = verdict_counts(rows)
+        over, unb = vc["out_of_bound"] + vc["spec_error"], vc["unbounded"]
         fails = sum(v for s, v in st.items() if s not in ("ok", "skipped"))
         labels = sorted({impl_label(r) for r in rows if r["status"] == "ok"})
         badges = (f'<span class="badge good">{st.get("ok", 0)} ok</span>'
                   + (f'<span class="badge bad">{fails} failed</span>' if fails else "")
                   + (f'<span class="badge bad">{over} over bound</span>' if over else "")
+                  + (f'<span class="badge muted">{unb} unbounded</span>' if unb else "")
                   + (f'<span class="badge">{st["skipped"]} skipped</span>' if st.get("skipped") else ""))
         base = baseline_times(rows)
         fastest = []
-        for (mid, dtype), cases in sorted(group([r for r in rows if is_ok(r)], "machine_id", "dtype").items()):
+        for (mid, dtype), cases in sorted(group([r for r in rows if is_trusted(r)], "machine_id", "dtype").items()):
             n = max(r["size"] for r in cases)
             best = min((r for r in cases if r["size"] == n), key=lambda r: float(r["time_median_s"]))
             b = base.get((mid, k, dtype, n))
@@ -221,20 +256,30 @@ def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
                            f'<b>{esc(impl_label(best))}</b>{sp}<br></span>')
         items.append(f'<li><a href="{attr(page_file(k))}">{esc(k)}</a> {badges}'
                      f'<br><span class="muted">{esc(", ".join(labels))}</span>'
-                     f'<br><span class="fastest">fastest at the largest size:<br>{"".join(fastest)}</span></li>')
+                     f'<br><span class="fastest">fastest at the largest size{_left_out(fails, over)}:<br>'
+                     f'{"".join(fastest)}</span></li>')
     return f'<h2>Kernels</h2><ul class="kernels">{"".join(items)}</ul>'
+
+
+def _left_out(fails: int, over: int) -> str:
+    """Say what the speed advice leaves out, so a missing backend is not read as slow."""
+    if not fails and not over:
+        return ""
+    return f" (leaving out {fails} failed and {over} out-of-bound case(s))"
 
 
 def build_index(rs: ResultSet) -> str:
     figs = Figures()
     recs = latest(rs.records)
     st = Counter(r["status"] for r in recs)
-    over = sum(1 for r in recs if r["status"] == "ok" and r.get("accuracy_ok") is False)
+    vc = verdict_counts(recs)
+    over, unb = vc["out_of_bound"] + vc["spec_error"], vc["unbounded"]
     fails = sum(v for s, v in st.items() if s not in ("ok", "skipped"))
     summary = (f'<p class="lead">{len(rs.records)} records ({len(recs)} distinct cases per machine) from {len(rs.runs)} '
                f'run(s) on {len(rs.machines)} machine(s), {len(rs.kernels)} kernel(s): {st.get("ok", 0)} measured, '
                f'<span class="{"bad" if fails else "good"}">{fails} failed</span>, '
                f'<span class="{"bad" if over else "good"}">{over} over their error bound</span>, '
+               f'<span class="muted">{unb} unbounded (no bound that can fail)</span>, '
                f'{st.get("skipped", 0)} skipped. </p>')
     warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in rs.warnings)
     body = (f"<h1>Kernel benchmarks: speed and numerical divergence</h1>{summary}{warn}"

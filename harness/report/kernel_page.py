@@ -9,7 +9,8 @@ from typing import Any
 
 from ..output_sample import SAMPLE_SIZE
 from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_slope, group, hash_classes,
-                   impl_label, is_failure, is_ok, latest, num, quantiles, throughput, throughput_kind)
+                   impl_label, is_failure, is_ok, is_trusted, latest, num, quantiles, throughput, throughput_kind,
+                   verdict_counts, verdict_of)
 from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_bitwise, fmt_na, fmt_size,
                    fmt_time, page, table)
 from .machine_compare import kernel_summary, pair_cases, records_frame
@@ -80,22 +81,28 @@ class KernelPage:
         sizes = sorted({r["size"] for r in self.recs if r["size"] is not None})
         dtypes = sorted({r["dtype"] for r in self.recs})
         fails = [r for r in self.recs if is_failure(r)]
-        over = [r for r in self.recs if r["status"] == "ok" and r.get("accuracy_ok") is False]
+        vc = verdict_counts(self.recs)
+        over = vc["out_of_bound"] + vc["spec_error"]
         status = (f'<span class="{"bad" if fails else "good"}">{len(fails)} failed</span>, '
-                  f'<span class="{"bad" if over else "good"}">{len(over)} over the error bound</span>, '
+                  f'<span class="{"bad" if over else "good"}">{over} over the error bound</span>, '
+                  f'<span class="muted">{vc["unbounded"]} unbounded</span>, '
                   f'{sum(1 for r in self.recs if r["status"] == "skipped")} skipped')
         return (f"<h1>{esc(self.kernel)}</h1>"
                 f'<p class="lead">{len(self.ok)} measured cases on {len(self.machines)} machine(s) '
                 f'({esc(", ".join(self.machines))}); sizes {esc(", ".join(fmt_size(s) for s in sizes))}; '
                 f'dtypes {esc(", ".join(dtypes))}; {status}. <span id="filter-count"></span></p>'
-                f'<p class="note">Error metric: <b>{esc(em.get("metric", "?"))}</b>. Bound: {esc(em.get("source", "?"))}. '
-                f'Predicted growth slope of the bound: {esc(em.get("growth_slope", "?"))}. '
+                f'<p class="note">Error metric: <b>{esc(em.get("metric", "?"))}</b>. '
+                f'Bound ({esc(str(em.get("kind", "?")).replace("_", " "))}'
+                f'{", with a probabilistic bound beside it" if em.get("probabilistic") else ""}): '
+                f'{esc(em.get("source", "?"))}. '
+                + (f'Assumes: {esc(em["assumes"])}. ' if em.get("assumes") else "")
+                + f'Predicted growth slope of the bound: {esc(em.get("growth_slope", "?"))}. '
                 f'Inputs: {esc(dist or "not recorded")}.</p>')
 
     def advice(self) -> str:
         base = baseline_times(self.recs)
         blocks = []
-        for (mid, dtype), rows in sorted(group(self.ok, "machine_id", "dtype").items()):
+        for (mid, dtype), rows in sorted(group([r for r in self.ok if is_trusted(r)], "machine_id", "dtype").items()):
             by_size = group(rows, "size")
             best_rows = []
             for (size,), cases in sorted(by_size.items()):
@@ -137,8 +144,18 @@ class KernelPage:
         return ('<h2>Advice: which backend to use</h2><p class="lead">Fastest implementation per size, and the size '
                 'from which each backend beats NumPy at every larger measured size (≈: interpolated in log-log between '
                 'the two measured sizes around the crossover). End to end adds the measured host↔device transfer time '
-                '(<code>transfer_s</code>) to the kernel time; NumPy needs no transfer.</p>'
+                '(<code>transfer_s</code>) to the kernel time; NumPy needs no transfer.'
+                f'{self.left_out()}</p>'
                 f'<div class="grid">{"".join(blocks)}</div>')
+
+    def left_out(self) -> str:
+        """What the advice leaves out: a backend whose answers are wrong is not recommended."""
+        fails = sum(1 for r in self.recs if is_failure(r))
+        over = sum(1 for r in self.ok if not is_trusted(r))
+        if not fails and not over:
+            return ""
+        return (f' <b>Left out of this advice:</b> {fails} failed case(s) and {over} case(s) out of their error '
+                'bound (or with a broken bound).')
 
     def time_plot(self) -> str:
         data = []
@@ -523,10 +540,12 @@ class KernelPage:
         trs = []
         for r in sorted(self.recs, key=lambda r: (r["machine_id"], r["dtype"], r["size"] or 0, impl_label(r))):
             st = r["status"]
-            cls = "good" if st == "ok" and r.get("accuracy_ok") else ("muted" if st == "skipped" else "bad")
+            v = verdict_of(r)
+            cls = "good" if v == "within" else ("muted" if st == "skipped" or v == "unbounded" else "bad")
             trs.append(([esc(r["machine_id"]), esc(impl_label(r)), f'<span class="mono">{esc(r["device"])}</span>', esc(r["dtype"]),
-                         fmt_size(r["size"]), f'<span class="{cls}">{esc(st)}</span>', fmt_time(num(r.get("time_median_s"))),
-                         fmt_time(num(r.get("time_iqr_s"))), fmt(num(r.get("rel_error"))), fmt(num(r.get("error_bound"))),
+                         fmt_size(r["size"]), f'<span class="{cls}">{esc(st if not v else f"{st} · {v}")}</span>', fmt_time(num(r.get("time_median_s"))),
+                         fmt_time(num(r.get("time_iqr_s"))), fmt(num(r.get("rel_error"))),
+                         fmt(num(r.get("error_bound"))) + (f" ({esc(r['bound_kind'])})" if r.get("bound_kind") else ""),
                          fmt(num(r.get("error_ratio"))), esc(str(r.get("message") or "")[:300])],
                         filter_attrs(machine=r["machine_id"], backend=r["backend"], dtype=r["dtype"])))
         return (f'<h2>All records</h2><details><summary>{len(trs)} records (newest per case and machine)</summary>'
