@@ -12,7 +12,7 @@ uniform output is a sanity check of the metric itself).
 `run_mutants` takes every mutant through the runner's own measure path
 (runner.execute_case, "test" sizes, float32 and float64) and reads the record's own
 verdict: a mutant is caught when any of its cases is not `status == "ok"` with
-`accuracy_ok` true; the correct implementation must pass every case (no false
+`accuracy_ok` true (a case whose bound cannot fail, verdict "unbounded", counts neither way); the correct implementation must pass every case (no false
 alarm). Because the verdict is the runner's, a stronger verdict raises the score with
 no change here.
 """
@@ -280,16 +280,16 @@ class Outcome:
     kernel: str
     impl: str
     realistic: bool | None  # None: the correct implementation
-    #: (dtype, size) -> passed (status ok and accuracy_ok true)
-    passed: dict[tuple[str, int], bool]
+    #: (dtype, size) -> True passed, False rejected, None not judged (verdict "unbounded")
+    passed: dict[tuple[str, int], bool | None]
     description: str = ""
 
     @property
     def caught(self) -> bool:
-        return not all(self.passed.values())
+        return any(ok is False for ok in self.passed.values())
 
     def caught_in(self, dtype: str) -> bool:
-        return not all(ok for (dt, _), ok in self.passed.items() if dt == dtype)
+        return any(ok is False for (dt, _), ok in self.passed.items() if dt == dtype)
 
 
 def mutant_registry(registry, mutants: Sequence[Mutant]):
@@ -306,8 +306,12 @@ def mutant_registry(registry, mutants: Sequence[Mutant]):
     return dataclasses.replace(registry, impls=impls)
 
 
-def passed(rec: dict) -> bool:
-    """The runner's verdict, read from its record: ok and within bound."""
+def passed(rec: dict) -> bool | None:
+    """The runner's verdict, read from its record: True ok and within bound, None when the
+    bound cannot fail there (verdict "unbounded": neither a catch nor a false alarm),
+    False otherwise."""
+    if rec.get("status") == "ok" and rec.get("verdict") == "unbounded":
+        return None
     return rec.get("status") == "ok" and rec.get("accuracy_ok") is True
 
 
@@ -350,7 +354,7 @@ def score(outcomes: Sequence[Outcome]) -> dict[str, Any]:
                                         "false_alarms": [], "survivors": []})
         if o.realistic is None:
             if o.caught:
-                row["false_alarms"] += [f"{dt} n={n}" for (dt, n), ok in o.passed.items() if not ok]
+                row["false_alarms"] += [f"{dt} n={n}" for (dt, n), ok in o.passed.items() if ok is False]
             continue
         row["mutants"] += 1
         row["caught"] += o.caught
