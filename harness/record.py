@@ -18,6 +18,12 @@ Further fields: run_id, out_dtype, loops, timer, timer_overhead_s, h2d_s, d2h_s,
   metric, source, growth_slope), input_distribution, profile (dict: error along
   iterations or positions), device_meta (dict), peak_rss_bytes.
 
+Timing-protocol fields (harness/timing.py):
+  warmup_s       seconds of steady-state warm-up after the first call (not in compile_s).
+  warmup_calls   calls made during that warm-up (the first call not included).
+  warmup_steady  true when two consecutive warm-up blocks agreed within the tolerance;
+                 false when the hard cap ended it (slow or noisy case).
+
 Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
   peak_rss_bytes        peak resident memory of the process that ran the case, during
                         the case only. Workers are reused, and ru_maxrss never goes down,

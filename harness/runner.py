@@ -302,7 +302,9 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         again = device.outputs_to_host(call())
         rec.update(time_median_s=timing.median_s, time_iqr_s=timing.iqr_s, time_min_s=timing.min_s,
                    time_samples_s=timing.samples_s, n_samples=len(timing.samples_s), loops=timing.loops,
-                   compile_s=timing.compile_s, timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
+                   compile_s=timing.compile_s, warmup_s=timing.warmup_s, warmup_calls=timing.warmup_calls,
+                   warmup_steady=timing.warmup_steady,
+                   timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
                    h2d_s=h2d, d2h_s=d2h, transfer_s=h2d + d2h)
         if timing.median_s > 0:
             rec["gflops"] = rec["flops"] / timing.median_s / 1e9
