@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backends.base import Device, Timer
+from .backends.base import Device, Timer, stop_timer, synchronize_device
 
 
 @dataclass
@@ -81,7 +81,7 @@ def timer_overhead(timer: Timer, repeats: int = 7) -> float:
     vals = []
     for _ in range(repeats):
         timer.start()
-        vals.append(timer.stop())
+        vals.append(stop_timer(timer))
     return float(np.median(vals))
 
 
@@ -95,11 +95,18 @@ class Warmup:
 
 
 def run_block(fn: Callable[[], Any], loops: int, timer: Timer) -> float:
-    """One timed block of `loops` calls: the shape of every measurement here."""
+    """One timed block of `loops` calls: the shape of every measurement here.
+
+    Each output is dropped when the next call replaces it, as in real use; the last
+    one is handed to the timer, so that a runtime which can only wait on arrays (JAX's
+    block_until_ready) waits for the block's work before the clock is read."""
     timer.start()
+    last = None
     for _ in range(loops):
-        fn()
-    return timer.stop()
+        last = fn()
+    dt = stop_timer(timer, last)
+    del last
+    return dt
 
 
 def _loops_for(floor: float, per_call_s: float) -> int:
@@ -165,10 +172,10 @@ def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions,
 
     `after_warmup(compile_s)` is called once the first call has finished, outside
     every timed region (a worker uses it to extend a slow case's deadline)."""
-    device.synchronize()
+    synchronize_device(device)
     t0 = time.perf_counter()
     first = fn()
-    device.synchronize()
+    synchronize_device(device, first)
     compile_s = time.perf_counter() - t0
     if after_warmup is not None:
         after_warmup(compile_s)
@@ -192,4 +199,4 @@ def time_transfer(fn: Callable[[], Any], device: Device) -> tuple[Any, float]:
     timer = device.timer()
     timer.start()
     result = fn()
-    return result, timer.stop()
+    return result, stop_timer(timer, result)

@@ -23,7 +23,7 @@ class CupyEventTimer(Timer):
             self._b = self.cp.cuda.Event()
             self._a.record()
 
-    def stop(self) -> float:
+    def stop(self, last_output=None) -> float:
         with self.device.ctx():
             self._b.record()
             self._b.synchronize()
@@ -56,7 +56,7 @@ class CupyDevice(Device):
             return np.dtype(dtype).type(value)
         return value
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         with self.ctx():
             self.cp.cuda.Device(self.index).synchronize()
 

@@ -25,7 +25,7 @@ class CudaEventTimer(Timer):
         self._b = self._Event(enable_timing=True)
         self._a.record()
 
-    def stop(self) -> float:
+    def stop(self, last_output=None) -> float:
         self._b.record()
         self._b.synchronize()
         return self._a.elapsed_time(self._b) / 1e3
@@ -55,7 +55,7 @@ class TorchDevice(Device):
             t = t.float()  # exact: every bfloat16 is a float32
         return t.cpu().numpy()
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         if self.name.startswith("cuda"):
             self.torch.cuda.synchronize(self._dev)
         elif self.name == "mps":
