@@ -94,6 +94,14 @@ class Warmup:
     loops: int
 
 
+def call_block(fn: Callable[[], Any], loops: int) -> Any:
+    """`loops` calls, each output dropped when the next replaces it; returns the last."""
+    last = None
+    for _ in range(loops):
+        last = fn()
+    return last
+
+
 def run_block(fn: Callable[[], Any], loops: int, timer: Timer) -> float:
     """One timed block of `loops` calls: the shape of every measurement here.
 
@@ -101,9 +109,7 @@ def run_block(fn: Callable[[], Any], loops: int, timer: Timer) -> float:
     one is handed to the timer, so that a runtime which can only wait on arrays (JAX's
     block_until_ready) waits for the block's work before the clock is read."""
     timer.start()
-    last = None
-    for _ in range(loops):
-        last = fn()
+    last = call_block(fn, loops)
     dt = stop_timer(timer, last)
     del last
     return dt

@@ -4,20 +4,27 @@ They model runtimes with no device-wide barrier (JAX, MLX, lazy tensors): the on
 to wait for work is to wait on its output. `futures_wait` does that in
 `synchronize(outputs)`; `futures_nowait` never waits, which is the bug the timing
 loop and `harness check-backend` must not let through. Registered by the tests through
-a fake entry point, never installed.
+`registry()` only (their declarations are collected in their own scope, so importing
+this module adds nothing to the harness's registry); never installed.
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from harness.dtypes import storage_dtype
-from harness.plugin_api import Backend, Device, implementation
+from harness.plugin_api import Backend, Device, implementation, register_backend
+from harness.registry import build_registry, collecting
 
 #: host seconds each queued call takes on the pool, besides its arithmetic
 WORK_S = 2e-3
+#: queued calls before submit() blocks, as a real launch queue does: it keeps a timing
+#: loop that never waits from queueing seconds of work, and is deeper than the
+#: conformance workload (25 calls), so a non-waiting synchronize is still caught.
+QUEUE_DEPTH = 64
 
 
 class FuturesDevice(Device):
@@ -29,11 +36,16 @@ class FuturesDevice(Device):
 
     def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=1)
+        self.slots = threading.BoundedSemaphore(QUEUE_DEPTH)
 
     def submit(self, fn) -> Future:
         def work():
-            time.sleep(WORK_S)
-            return fn()
+            try:
+                time.sleep(WORK_S)
+                return fn()
+            finally:
+                self.slots.release()
+        self.slots.acquire()
         return self.pool.submit(work)
 
     def to_device(self, host: np.ndarray, dtype: str):
@@ -63,23 +75,33 @@ class WaitDevice(FuturesDevice):
     backend = "futures_wait"
 
 
-class FuturesWaitBackend(Backend):
-    name = "futures_wait"
-    description = "test: thread-pool futures, synchronize(outputs) waits on them"
+with collecting("test:futures_backend") as DECLARATIONS:
+    @register_backend
+    class FuturesWaitBackend(Backend):
+        name = "futures_wait"
+        description = "test: thread-pool futures, synchronize(outputs) waits on them"
 
-    def _load(self):
-        return [WaitDevice()]
-
-
-class FuturesNoWaitBackend(Backend):
-    name = "futures_nowait"
-    description = "test: thread-pool futures, synchronize never waits"
-
-    def _load(self):
-        return [NoWaitDevice()]
+        def _load(self):
+            return [WaitDevice()]
 
 
-@implementation("saxpy", "futures_wait")
-@implementation("saxpy", "futures_nowait")
-def saxpy(dev, a, x, y):
-    return dev.submit(lambda: a * x + y)
+    @register_backend
+    class FuturesNoWaitBackend(Backend):
+        name = "futures_nowait"
+        description = "test: thread-pool futures, synchronize never waits"
+
+        def _load(self):
+            return [NoWaitDevice()]
+
+
+    @implementation("saxpy", "futures_wait")
+    @implementation("saxpy", "futures_nowait")
+    def saxpy(dev, a, x, y):
+        return dev.submit(lambda: a * x + y)
+
+
+def registry():
+    """The built-in registry plus these two backends, for one test."""
+    reg = build_registry(plugins=False)
+    reg.add_declarations(DECLARATIONS, origin="test:futures_backend")
+    return reg

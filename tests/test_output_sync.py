@@ -80,3 +80,48 @@ def test_array_api_path_passes_its_output_to_synchronize():
     time_call(lambda: impl.fn(dev, a=2.0, x=x, y=x), dev, FAST)
     arrays = [o for o in dev.seen if isinstance(o, np.ndarray)]
     assert arrays and np.array_equal(arrays[-1], 3 * x)
+
+
+def _check(name):
+    from harness.conformance import check_backend
+
+    results = check_backend(fb.registry(), name, kernels=["saxpy"], dtypes=["float32"])
+    return {r.check: r for r in results}
+
+
+def test_check_backend_fails_a_synchronize_that_does_not_wait():
+    res = _check("futures_nowait")
+    assert res["synchronize"].status == "fail", res["synchronize"]
+    assert res["timer on device work"].status == "fail", res["timer on device work"]
+    # the kernels themselves are right: only the waiting is wrong
+    assert res["kernel saxpy [futures_nowait] float32"].status == "pass"
+
+
+def test_check_backend_passes_a_device_that_waits_on_outputs():
+    res = _check("futures_wait")
+    failed = {k: r.detail for k, r in res.items() if r.status == "fail"}
+    assert not failed
+
+
+def test_timer_check_reads_the_wall_clock_after_synchronising():
+    """A timer that does not wait, on a device whose synchronize does: the wall clock
+    must include the work, or the ratio looks perfect."""
+    from harness.backends.base import Timer
+    from harness.conformance import Workload, check_timer_workload
+
+    class LazyTimer(Timer):
+        name = "lazy"
+
+        def start(self):
+            import time
+            self.t0 = time.perf_counter()
+
+        def stop(self, last_output=None):
+            import time
+            return time.perf_counter() - self.t0
+
+    dev = fb.WaitDevice()
+    dev.timer = LazyTimer
+    x = np.ones(100)
+    status, detail = check_timer_workload(dev, Workload("pool", lambda: dev.submit(lambda: x + 1), 20))
+    assert status == "fail", detail
