@@ -106,52 +106,51 @@ def prepare_call(backends: dict[str, dict[str, Any]], kernel: str, label: str, d
 
 
 class DeviceClock:
-    """asv's `timer`: a device-synchronised perf_counter, divided by the calls per sample.
+    """asv's `timer`: a perf_counter read only after the device has finished the last call.
 
-    asv times `number` calls of the benchmark between two readings of its timer and
-    divides by `number`. One benchmark call runs a block of `loops` kernel calls, the
-    block size the harness's auto-ranging picked (a block lasts at least 1000x the
-    timer's overhead), so dividing the clock by `loops` makes every asv sample a
-    per-call time, as in the harness. Synchronising at each reading keeps
-    asynchronous device work inside the sample it belongs to.
+    The benchmark body stores its output in `last`; each reading first synchronises the
+    device on it (`synchronize(outputs)`, the harness's output-aware contract), so
+    asynchronous work, and runtimes that can only wait on arrays, stay inside the sample
+    they belong to. Nothing is divided here: asv divides by the real `number`.
     """
 
     def __init__(self) -> None:
-        self.sync: Callable[[], None] = lambda: None
-        self.loops = 1
+        self.device: Any = None
+        self.last: Any = None
 
     def __call__(self) -> float:
-        self.sync()
-        return time.perf_counter() / self.loops
+        if self.device is not None:
+            sync = getattr(_harness("backends.base"), "synchronize_device", None)
+            if sync is None:  # a commit before output-aware synchronisation
+                self.device.synchronize()
+            else:
+                sync(self.device, self.last)
+        self.last = None
+        return time.perf_counter()
 
 
 CLOCK = DeviceClock()
-_PREPARED: dict[tuple, tuple[Any, int, Callable[[], None]]] = {}
+_PREPARED: dict[tuple, tuple[Any, int, Callable[[], Any]]] = {}
+#: the harness's own sampling settings: the warm-up and calibration of `harness run`
+PREPARE_BUDGET_S = 1.0
 
 
 def prepare_timed(backends: dict[str, dict[str, Any]], kernel: str, label: str, dtype: str,
-                  size: int) -> Callable[[], None]:
-    """A block of `loops` calls, warmed up and auto-ranged with the harness's timing
-    protocol; CLOCK is set for it. Cached: asv re-runs setup before every sample."""
+                  size: int) -> tuple[Callable[[], Any], int]:
+    """(call, number): one kernel call, and the calls per asv sample, chosen by the
+    harness's protocol (steady-state warm-up, then calibration: `loops`). CLOCK is set
+    for it. Cached: asv re-runs setup before every sample (and, with setup hooks,
+    before every call)."""
     key = (kernel, label, dtype, size)
     if key not in _PREPARED:
         timing = _harness("timing")
         device, call = prepare_call(backends, kernel, label, dtype, size)
-        # The harness protocol: the first call is the warm-up (compilation, lazy
-        # initialisation) and stays out of the samples; auto-ranging picks the calls
-        # per sample. One short pass of time_call does both.
-        ranged = timing.time_call(call, device, timing.TimingOptions(budget_s=0.05, min_samples=1, max_samples=1))
-        loops = max(1, int(ranged.loops))
-
-        def block() -> None:
-            for _ in range(loops):
-                call()
-
-        _PREPARED[key] = (device, loops, block)
-    device, loops, block = _PREPARED[key]
-    CLOCK.sync = device.synchronize
-    CLOCK.loops = loops
-    return block
+        opts = timing.TimingOptions(budget_s=PREPARE_BUDGET_S, min_samples=1, max_samples=1)
+        ranged = timing.time_call(call, device, opts)
+        _PREPARED[key] = (device, max(1, int(ranged.loops)), call)
+    device, loops, call = _PREPARED[key]
+    CLOCK.device = device
+    return call, loops
 
 
 def accuracy_cases(params_of_classes: list[list[list[Any]]]) -> dict[tuple, dict[str, Any]]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -196,3 +197,48 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
     # importing again replaces the file instead of appending to it
     again = import_asv(work / "results", tmp_path / "out")
     assert again[0][0] == written[0][0] and len(read_run(again[0][0])[1]) == len(records)
+
+
+def test_asv_time_benchmarks_use_the_harness_protocol(monkeypatch):
+    """setup sets asv's `number` to the loops the harness calibrated after its
+    steady-state warm-up, the body is one call, and the clock waits on its output."""
+    import futures_backend as fb
+    from harness.backends.numpy_backend import NumpyDevice
+
+    for preset in ("default", "quick", "full"):
+        grid_mod = _grid(monkeypatch, HARNESS_ASV_PRESET=preset)
+        assert grid_mod.timing_attrs()["rounds"] >= 2
+    from benchmarks import _cases
+
+    x = np.ones(10)
+    calls = []
+
+    def fast():
+        calls.append(1)
+        return x + 1
+
+    monkeypatch.setattr(_cases, "prepare_call", lambda *a: (NumpyDevice(), fast))
+    monkeypatch.setattr(_cases, "_PREPARED", {})
+    call, number = _cases.prepare_timed({}, "vadd", "numpy", "float32", 10)
+    assert number > 10 and call is fast  # blocks of many calls, as in `harness run`
+    assert len(calls) > number  # warm-up and calibration ran before asv samples
+
+    dev = fb.WaitDevice()
+    monkeypatch.setattr(_cases, "prepare_call", lambda *a: (dev, lambda: dev.submit(lambda: x)))
+    call, _ = _cases.prepare_timed({}, "vadd", "futures", "float32", 11)
+    clock = _cases.CLOCK
+    t0 = clock()
+    clock.last = call()
+    assert clock() - t0 >= 0.9 * fb.WORK_S  # the reading waited for the queued call
+
+
+def test_time_benchmark_number_comes_from_setup(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import _cases, time_kernels
+
+    monkeypatch.setattr(_cases, "prepare_timed", lambda *a: ((lambda: 7), 1234))
+    bench = time_kernels._KernelTime()
+    bench.setup({}, "sum", "numpy", "float32", 1000)
+    assert bench.number == 1234
+    bench.time_kernel({}, "sum", "numpy", "float32", 1000)
+    assert _cases.CLOCK.last == 7
