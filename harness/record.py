@@ -23,6 +23,9 @@ Timing-protocol fields (harness/timing.py):
   warmup_calls   calls made during that warm-up (the first call not included).
   warmup_steady  true when two consecutive warm-up blocks agreed within the tolerance;
                  false when the hard cap ended it (slow or noisy case).
+  cache_state    "warm" or "cold" (`harness run --cache`, every record): cold flushes the
+                 last-level cache before each sample, outside the timed region, and
+                 takes one call per sample (harness/cache.py).
 
 Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
   peak_rss_bytes        peak resident memory of the process that ran the case, during

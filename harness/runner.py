@@ -196,7 +196,8 @@ def skipped_record(skip: Skip, ctx: RunContext) -> dict[str, Any]:
     c = skip.case
     rec = new_record(case_id=c.case_id, kernel=c.kernel, impl=c.impl, backend=c.backend, device=c.device,
                      dtype=c.dtype, size=c.size, status="skipped", message=skip.reason, seed=ctx.seed,
-                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
+                     cache_state=ctx.timing.cache)
     spec = ctx.registry.kernels.get(c.kernel)
     if spec is not None:
         rec["mem_estimate_bytes"] = memory_estimate(spec, c.size, c.dtype)
@@ -212,7 +213,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
     return new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
                       device=case.device, dtype=dtype, out_dtype=spec.output_dtype(dtype), size=size,
                       seed=ctx.seed, machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
-                      u=unit_roundoff(dtype), flops=float(spec.flops(size)),
+                      cache_state=ctx.timing.cache, u=unit_roundoff(dtype), flops=float(spec.flops(size)),
                       bytes=float(spec.bytes_moved(size, itemsize(dtype))),
                       mem_estimate_bytes=memory_estimate(spec, size, dtype),
                       accumulation_dtype=impl.accumulation_dtype(dtype, case.device),
@@ -228,7 +229,8 @@ def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> di
     except Exception:  # a case unknown to this registry still gets its row
         rec = new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
                          device=case.device, dtype=case.dtype, size=case.size, seed=ctx.seed,
-                         machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+                         machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
+                         cache_state=ctx.timing.cache)
     rec.update(status=status, message=message[:2000])
     return rec
 

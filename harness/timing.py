@@ -14,7 +14,9 @@
    at least 1000x the timer's own overhead (torch.utils.benchmark's blocked_autorange
    rule) and at least `min_sample_s`; a calibration block checks it. Calibration blocks
    are never samples.
-4. Samples are taken with the device timer (events where the device has them,
+4. With `cache="cold"` (harness/cache.py) the last-level cache is flushed before
+   every sample, outside the timed region, and every sample is one call.
+5. Samples are taken with the device timer (events where the device has them,
    otherwise a synchronised perf_counter) until the budget is spent, with at least
    `min_samples` and at most `max_samples`. Per-call times are sample / loops.
 """
@@ -28,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .backends.base import Device, Timer, stop_timer, synchronize_device
+from .cache import CACHE_STATES, cache_flusher
 
 
 @dataclass
@@ -42,6 +45,8 @@ class TimingOptions:
     warmup_fraction: float = 0.1
     warmup_tolerance: float = 0.1
     warmup_max_s: float | None = None
+    #: "warm" or "cold" (harness/cache.py)
+    cache: str = "warm"
 
     def warmup_bounds(self) -> tuple[float, float]:
         """(minimum, hard cap) of the warm-up in seconds."""
@@ -60,6 +65,7 @@ class Timing:
     warmup_s: float = 0.0
     warmup_calls: int = 0
     warmup_steady: bool = False
+    cache_state: str = "warm"
     first_output: Any = field(repr=False, default=None)
 
     @property
@@ -161,13 +167,17 @@ def calibrate(fn: Callable[[], Any], timer: Timer, floor: float, per_call_s: flo
     return loops, spent
 
 
-def sample(fn: Callable[[], Any], timer: Timer, loops: int, opts: TimingOptions, spent: float) -> list[float]:
-    """Per-call samples until the budget (less `spent` on calibration) is used."""
+def sample(fn: Callable[[], Any], timer: Timer, loops: int, opts: TimingOptions, spent: float,
+           flush: Callable[[], None] | None = None) -> list[float]:
+    """Per-call samples until the budget (less `spent` on calibration) is used;
+    `flush` runs before each sample, outside its timed region (cold cache)."""
     samples: list[float] = []
     start = time.perf_counter()
     while len(samples) < opts.max_samples:
         if len(samples) >= opts.min_samples and time.perf_counter() - start + spent >= opts.budget_s:
             break
+        if flush is not None:
+            flush()
         samples.append(run_block(fn, loops, timer) / loops)
     return samples
 
@@ -193,11 +203,16 @@ def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions,
     floor = min(floor, max(opts.budget_s / (2 * opts.min_samples), 1e-6))
 
     warm = warm_up(fn, timer, floor, opts, compile_s)
-    loops, spent = calibrate(fn, timer, floor, warm.per_call_s)
-    samples = sample(fn, timer, loops, opts, spent)
+    if opts.cache == "cold":  # one call per sample: a second call would find the cache warm
+        loops, spent, flush = 1, 0.0, cache_flusher(device)
+    elif opts.cache == "warm":
+        (loops, spent), flush = calibrate(fn, timer, floor, warm.per_call_s), None
+    else:
+        raise ValueError(f"cache must be one of {CACHE_STATES}, not {opts.cache!r}")
+    samples = sample(fn, timer, loops, opts, spent, flush)
     return Timing(samples_s=samples, loops=loops, compile_s=compile_s, timer=timer.name,
                   timer_overhead_s=overhead, warmup_s=warm.seconds, warmup_calls=warm.calls,
-                  warmup_steady=warm.steady, first_output=first)
+                  warmup_steady=warm.steady, cache_state=opts.cache, first_output=first)
 
 
 def time_transfer(fn: Callable[[], Any], device: Device) -> tuple[Any, float]:

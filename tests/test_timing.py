@@ -107,3 +107,44 @@ def test_noisy_case_stops_at_the_cap():
                                                       min_sample_s=1e-4, warmup_min_s=0.01,
                                                       warmup_max_s=0.05))
     assert not t.warmup_steady and 0.05 <= t.warmup_s < 0.2
+
+
+def test_cold_cache_flushes_before_every_sample_outside_the_timer():
+    from harness.backends.base import PerfCounterTimer
+
+    events = []
+
+    class Dev(NumpyDevice):
+        def flush_cache(self):
+            events.append("flush")
+
+        def timer(self):
+            dev = self
+
+            class T(PerfCounterTimer):
+                def start(self):
+                    events.append("start")
+                    super().start()
+
+                def stop(self, last_output=None):
+                    events.append("stop")
+                    return super().stop(last_output)
+            return T(dev.synchronize)
+
+    opts = TimingOptions(budget_s=0.01, min_samples=4, max_samples=4, warmup_min_s=0.001, cache="cold")
+    t = time_call(lambda: np.ones(10).sum(), Dev(), opts)
+    assert t.cache_state == "cold" and t.loops == 1 and len(t.samples_s) == 4
+    tail = events[-12:]  # the four samples
+    assert tail == ["flush", "start", "stop"] * 4, tail
+    assert "flush" not in events[:-12]  # warm-up is not flushed
+    warm = time_call(lambda: 1, Dev(), TimingOptions(budget_s=0.01, warmup_min_s=0.001))
+    assert warm.cache_state == "warm"
+
+
+def test_host_flush_buffer_is_larger_than_the_llc():
+    from harness import cache
+
+    assert cache.flush_bytes() >= 2 * cache.llc_bytes() > 0
+    before = cache._host_buffer()[:4].copy()
+    cache.flush_host_cache()
+    assert (cache._host_buffer()[:4] == before + 1).all()  # it really touched the buffer

@@ -60,6 +60,13 @@ class CupyDevice(Device):
         with self.ctx():
             self.cp.cuda.Device(self.index).synchronize()
 
+    def flush_cache(self) -> None:
+        """`--cache cold`: zero a device buffer larger than the GPU's L2."""
+        with self.ctx():
+            if getattr(self, "_l2_flush", None) is None:
+                self._l2_flush = self.cp.empty(256 << 20, dtype=self.cp.int8)
+            self._l2_flush.fill(0)
+
     def timer(self) -> Timer:
         return CupyEventTimer(self.cp, self)
 

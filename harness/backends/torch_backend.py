@@ -61,6 +61,18 @@ class TorchDevice(Device):
         elif self.name == "mps":
             self.torch.mps.synchronize()
 
+    def flush_cache(self) -> None:
+        """`--cache cold`: on CUDA, zero a buffer larger than the GPU's L2 (as triton's
+        do_bench does); elsewhere, the host flush."""
+        if not self.name.startswith("cuda"):
+            from ..cache import flush_host_cache
+
+            flush_host_cache()
+            return
+        if getattr(self, "_l2_flush", None) is None:
+            self._l2_flush = self.torch.empty(256 << 20, dtype=self.torch.int8, device=self._dev)
+        self._l2_flush.zero_()
+
     def timer(self) -> Timer:
         if self.name.startswith("cuda"):
             torch = self.torch
