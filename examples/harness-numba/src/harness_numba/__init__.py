@@ -28,7 +28,7 @@ class NumbaTimer(Timer):
     def start(self) -> None:
         self._t0 = time.perf_counter_ns()
 
-    def stop(self, last_output=None) -> float:
+    def stop(self) -> float:
         return (time.perf_counter_ns() - self._t0) * 1e-9
 
 
@@ -68,7 +68,7 @@ class NumbaDevice(Device):
         # would be float64 and promote float32 arithmetic).
         return storage_dtype(dtype).type(value) if isinstance(value, float) else value
 
-    def synchronize(self, outputs=None) -> None:
+    def synchronize(self) -> None:
         """Nothing to wait for: every call returns after its parallel region has joined."""
 
     def timer(self) -> Timer:
