@@ -8,23 +8,23 @@ class _KernelTime:
     """Time per call of one kernel, measured with the harness's protocol.
 
     setup runs the harness's steady-state warm-up and calibration in every benchmark
-    process (`_cases.prepare_timed`) and sets `number`, asv's calls per sample, to the
-    `loops` the harness calibrated: asv's metadata is the real call count, and its
-    samples are total time / number, per call. The body is one kernel call; its output
-    is handed to the device at the next clock reading (_cases.DeviceClock).
+    process (`_cases.prepare_timed`); the body is one block of the calibrated `loops`
+    calls, and asv's clock divides by `loops` (_cases.DeviceClock). So asv's `number`
+    is truthfully 1 (one body, one block, per sample) and each sample is a per-call
+    time, the harness's: `loops` is what it averages over, as in `harness run`.
     """
 
     version = _grid.GRID_VERSION
     timer = _cases.CLOCK
-    number = 1  # replaced per case in setup by the harness's calibrated loops
+    number = 1  # one body execution (one calibrated block) per sample
     warmup_time = 0.0  # the harness's steady-state warm-up already ran in setup
     setup_cache = staticmethod(_cases.probe_backends)
 
     def setup(self, backends, kernel, implementation, dtype, size):
-        self.call, self.number = _cases.prepare_timed(backends, kernel, implementation, dtype, size)
+        self.block, self.loops = _cases.prepare_timed(backends, kernel, implementation, dtype, size)
 
     def time_kernel(self, backends, kernel, implementation, dtype, size):
-        _cases.CLOCK.last = self.call()
+        self.block()
 
 
 for _name, _value in _grid.timing_attrs().items():

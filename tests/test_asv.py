@@ -200,8 +200,9 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
 
 
 def test_asv_time_benchmarks_use_the_harness_protocol(monkeypatch):
-    """setup sets asv's `number` to the loops the harness calibrated after its
-    steady-state warm-up, the body is one call, and the clock waits on its output."""
+    """setup runs the harness's steady-state warm-up and calibration; the body is one
+    block of the calibrated loops; the clock waits on the block's last output and
+    divides by loops, so samples are per call."""
     import futures_backend as fb
     from harness.backends.numpy_backend import NumpyDevice
 
@@ -219,26 +220,31 @@ def test_asv_time_benchmarks_use_the_harness_protocol(monkeypatch):
 
     monkeypatch.setattr(_cases, "prepare_call", lambda *a: (NumpyDevice(), fast))
     monkeypatch.setattr(_cases, "_PREPARED", {})
-    call, number = _cases.prepare_timed({}, "vadd", "numpy", "float32", 10)
-    assert number > 10 and call is fast  # blocks of many calls, as in `harness run`
-    assert len(calls) > number  # warm-up and calibration ran before asv samples
+    block, loops = _cases.prepare_timed({}, "vadd", "numpy", "float32", 10)
+    assert loops > 10 and _cases.CLOCK.loops == loops  # blocks of many calls, as in `harness run`
+    before = len(calls)
+    assert before > loops  # warm-up and calibration ran before any asv sample
+    block()
+    assert len(calls) - before == loops
 
     dev = fb.WaitDevice()
     monkeypatch.setattr(_cases, "prepare_call", lambda *a: (dev, lambda: dev.submit(lambda: x)))
-    call, _ = _cases.prepare_timed({}, "vadd", "futures", "float32", 11)
+    block, loops = _cases.prepare_timed({}, "vadd", "futures", "float32", 11)
     clock = _cases.CLOCK
     t0 = clock()
-    clock.last = call()
-    assert clock() - t0 >= 0.9 * fb.WORK_S  # the reading waited for the queued call
+    block()
+    per_call = clock() - t0
+    assert per_call >= 0.9 * fb.WORK_S  # waited for the queued calls, divided by loops
 
 
-def test_time_benchmark_number_comes_from_setup(monkeypatch):
+def test_time_benchmark_body_is_the_prepared_block(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks import _cases, time_kernels
 
-    monkeypatch.setattr(_cases, "prepare_timed", lambda *a: ((lambda: 7), 1234))
+    ran = []
+    monkeypatch.setattr(_cases, "prepare_timed", lambda *a: ((lambda: ran.append(1)), 1234))
     bench = time_kernels._KernelTime()
+    assert bench.number == 1 and bench.warmup_time == 0
     bench.setup({}, "sum", "numpy", "float32", 1000)
-    assert bench.number == 1234
     bench.time_kernel({}, "sum", "numpy", "float32", 1000)
-    assert _cases.CLOCK.last == 7
+    assert ran == [1] and bench.loops == 1234
