@@ -106,52 +106,69 @@ def prepare_call(backends: dict[str, dict[str, Any]], kernel: str, label: str, d
 
 
 class DeviceClock:
-    """asv's `timer`: a device-synchronised perf_counter, divided by the calls per sample.
+    """asv's `timer`: a perf_counter read only after the device has finished the block's
+    last call, divided by the calls per block.
 
-    asv times `number` calls of the benchmark between two readings of its timer and
-    divides by `number`. One benchmark call runs a block of `loops` kernel calls, the
-    block size the harness's auto-ranging picked (a block lasts at least 1000x the
-    timer's overhead), so dividing the clock by `loops` makes every asv sample a
-    per-call time, as in the harness. Synchronising at each reading keeps
-    asynchronous device work inside the sample it belongs to.
+    asv times `number` executions of the benchmark body between two readings and divides
+    by `number`; the body is one block of `loops` kernel calls, the block the harness's
+    calibration chose, so dividing the clock by `loops` makes every asv sample a per-call
+    time over exactly the harness's block (one clock pair per block: no per-call timer
+    overhead). Each reading first synchronises the device on the block's last output
+    (`synchronize(outputs)`, the output-aware contract), so asynchronous work, and
+    runtimes that can only wait on arrays, stay inside the sample they belong to.
     """
 
     def __init__(self) -> None:
-        self.sync: Callable[[], None] = lambda: None
+        self.sync: Callable[[Any], None] = lambda outputs: None
+        self.device: Any = None
+        self.last: Any = None
         self.loops = 1
 
+    def set_device(self, device: Any) -> None:
+        """Resolve the synchronisation once: a clock reading must cost as little as possible."""
+        sync = getattr(_harness("backends.base"), "synchronize_device", None)
+        if sync is None:  # a commit before output-aware synchronisation
+            self.sync = lambda outputs: device.synchronize()
+        else:
+            self.sync = lambda outputs: sync(device, outputs)
+
     def __call__(self) -> float:
-        self.sync()
+        self.sync(self.last)
+        self.last = None
         return time.perf_counter() / self.loops
 
 
 CLOCK = DeviceClock()
 _PREPARED: dict[tuple, tuple[Any, int, Callable[[], None]]] = {}
+#: the harness's own sampling settings: the warm-up and calibration of `harness run`
+PREPARE_BUDGET_S = 1.0
 
 
 def prepare_timed(backends: dict[str, dict[str, Any]], kernel: str, label: str, dtype: str,
-                  size: int) -> Callable[[], None]:
-    """A block of `loops` calls, warmed up and auto-ranged with the harness's timing
-    protocol; CLOCK is set for it. Cached: asv re-runs setup before every sample."""
+                  size: int) -> tuple[Callable[[], None], int]:
+    """(block, loops): a block of `loops` kernel calls, `loops` chosen by the harness's
+    protocol (steady-state warm-up, then calibration), which has already run; CLOCK is
+    set for it. Cached: asv re-runs setup before every sample."""
     key = (kernel, label, dtype, size)
     if key not in _PREPARED:
         timing = _harness("timing")
         device, call = prepare_call(backends, kernel, label, dtype, size)
-        # The harness protocol: the first call is the warm-up (compilation, lazy
-        # initialisation) and stays out of the samples; auto-ranging picks the calls
-        # per sample. One short pass of time_call does both.
-        ranged = timing.time_call(call, device, timing.TimingOptions(budget_s=0.05, min_samples=1, max_samples=1))
-        loops = max(1, int(ranged.loops))
+        opts = timing.TimingOptions(budget_s=PREPARE_BUDGET_S, min_samples=1, max_samples=1)
+        loops = max(1, int(timing.time_call(call, device, opts).loops))
 
         def block() -> None:
+            last = None
             for _ in range(loops):
-                call()
+                last = call()  # every earlier output dropped, as in the harness
+            CLOCK.last = last
 
         _PREPARED[key] = (device, loops, block)
     device, loops, block = _PREPARED[key]
-    CLOCK.sync = device.synchronize
+    if CLOCK.device is not device:
+        CLOCK.device = device
+        CLOCK.set_device(device)
     CLOCK.loops = loops
-    return block
+    return block, loops
 
 
 def accuracy_cases(params_of_classes: list[list[list[Any]]]) -> dict[tuple, dict[str, Any]]:

@@ -7,18 +7,21 @@ from . import _cases, _grid
 class _KernelTime:
     """Time per call of one kernel, measured with the harness's protocol.
 
-    The warm-up call and the auto-ranging happen in setup; each asv sample is one
-    synchronised block of calls, reported per call (see _cases.DeviceClock).
+    setup runs the harness's steady-state warm-up and calibration in every benchmark
+    process (`_cases.prepare_timed`); the body is one block of the calibrated `loops`
+    calls, and asv's clock divides by `loops` (_cases.DeviceClock). So asv's `number`
+    is truthfully 1 (one body, one block, per sample) and each sample is a per-call
+    time, the harness's: `loops` is what it averages over, as in `harness run`.
     """
 
     version = _grid.GRID_VERSION
     timer = _cases.CLOCK
-    number = 1  # one block of harness-ranged calls per sample
-    warmup_time = 0.0  # the harness's warm-up call already ran in setup
+    number = 1  # one body execution (one calibrated block) per sample
+    warmup_time = 0.0  # the harness's steady-state warm-up already ran in setup
     setup_cache = staticmethod(_cases.probe_backends)
 
     def setup(self, backends, kernel, implementation, dtype, size):
-        self.block = _cases.prepare_timed(backends, kernel, implementation, dtype, size)
+        self.block, self.loops = _cases.prepare_timed(backends, kernel, implementation, dtype, size)
 
     def time_kernel(self, backends, kernel, implementation, dtype, size):
         self.block()

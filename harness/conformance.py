@@ -13,9 +13,18 @@ runs every kernel the backend implements through the same path as `harness run`
   inputs unchanged (device memory is never the host's: a kernel that writes into its
   inputs cannot corrupt the reference or later backends);
 - synchronize: returns only once queued work is done (a loop of calls followed by
-  synchronize() takes as long as the same loop followed by a copy of the result);
+  synchronize(last output) takes as long as the same loop followed by a copy of the
+  result);
 - timer: measures a known host interval, grows with it, costs < 1 ms per reading,
-  and times device work as the wall clock sees it (so it waits for queued work);
+  and times device work as the wall clock sees it (so it waits for queued work).
+
+The workload loops measure exactly like the runner (harness.timing.call_block): every
+output but the last is dropped as it is produced, the last is handed to
+`synchronize(outputs)` / `Timer.stop(last_output)`, and the wall clock is read only
+after the device has synchronised on it (and the output has been copied to the host,
+the one barrier no runtime can skip). A synchronize or timer that does not wait
+therefore fails, whatever the runtime: one with a device barrier, or JAX-like ones
+that can only wait on arrays;
 - kernel <name> [<impl>] <dtype>: every test size runs, has the right shape and
   dtype, and is within the kernel's error bound.
 
@@ -30,10 +39,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backends.base import Device
+from .backends.base import Device, stop_timer, synchronize_device
 from .dtypes import DTYPES, round_to, storage_dtype
 from .registry import Registry
-from .timing import TimingOptions
+from .timing import TimingOptions, call_block
 
 #: candidate workloads for the synchronisation and timer checks, most substantial first.
 WORKLOAD_PREFERENCE = ("matmul", "mandelbrot", "saxpy", "vadd", "sum")
@@ -176,7 +185,7 @@ def check_timer_basics(dev: Device) -> tuple[str, str]:
     empty = []
     for _ in range(20):
         timer.start()
-        empty.append(timer.stop())
+        empty.append(stop_timer(timer))
     if min(empty) < 0 or not all(math.isfinite(e) for e in empty):
         return "fail", f"empty interval measured {min(empty)!r} s"
     overhead = float(np.median(empty))
@@ -189,7 +198,7 @@ def check_timer_basics(dev: Device) -> tuple[str, str]:
         for _ in range(3):
             timer.start()
             time.sleep(sleep)
-            vals.append(timer.stop())
+            vals.append(stop_timer(timer))
         readings.append(min(vals))
     if not (readings[0] < readings[1] < readings[2]):
         return "fail", f"not monotone: sleeps of 2, 20, 60 ms measured {[f'{r:.4g}' for r in readings]} s"
@@ -240,28 +249,27 @@ def find_workload(reg: Registry, backend: str, dev: Device) -> Workload | str:
 
 
 def _loop_then(work: Workload, finish: Callable[[Any], Any]) -> float:
+    """Wall time of the runner's block of calls followed by `finish(last output)`."""
     t0 = time.perf_counter()
-    out = None
-    for _ in range(work.loops):
-        out = work.call()
-    finish(out)
+    last = call_block(work.call, work.loops)
+    finish(last)
     return time.perf_counter() - t0
 
 
 def check_synchronize(dev: Device, work: Workload | str) -> tuple[str, str]:
-    dev.synchronize()  # must not fail on an idle device
+    synchronize_device(dev)  # must not fail on an idle device
     if isinstance(work, str):
         return "skip", f"idle synchronize() returned; {work}"
     ratios = []
     for i in range(5):
-        dev.synchronize()
-        first, second = (dev.synchronize, None), (None, dev.outputs_to_host)
+        synchronize_device(dev)
+        first, second = (True, None), (None, True)
         if i % 2:  # alternate the order, so that a drift in machine load favours neither
             first, second = second, first
         times = {}
         for sync, copy in (first, second):
             times["sync" if sync else "copy"] = _loop_then(
-                work, (lambda out: dev.synchronize()) if sync else (lambda out: dev.outputs_to_host(out)))
+                work, (lambda out: synchronize_device(dev, out)) if sync else (lambda out: dev.outputs_to_host(out)))
         ratios.append(times["sync"] / times["copy"])
     # A synchronize() that does not wait is short in every round; other processes taking
     # the CPU only make some rounds look short. So one round of at least half is enough.
@@ -276,13 +284,15 @@ def check_timer_workload(dev: Device, work: Workload | str) -> tuple[str, str]:
     timer = dev.timer()
     ratios = []
     for _ in range(5):
-        dev.synchronize()
+        synchronize_device(dev)
         t0 = time.perf_counter()
         timer.start()
-        for _ in range(work.loops):
-            work.call()
-        measured = timer.stop()
+        last = call_block(work.call, work.loops)
+        measured = stop_timer(timer, last)
+        synchronize_device(dev, last)  # the wall clock is read only once the work is done
+        dev.outputs_to_host(last)
         wall = time.perf_counter() - t0
+        del last
         ratios.append(measured / wall)
     detail = f"{work.label}: timer / wall clock = {min(ratios):.2f} to {max(ratios):.2f}"
     if max(ratios) > 1.05:

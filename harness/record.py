@@ -42,6 +42,14 @@ Verdict fields (harness/verdict.py, harness/accuracy.py; issue 12):
   nonfinite_mismatch    positions where output and reference differ in NaN/+inf/-inf.
   ulp_kind              "elementwise" (max_ulp per element: maps) or "scaled_by_max_ref"
                         (max|out − ref| in ulps of max|ref|), null for integer outputs.
+Timing-protocol fields (harness/timing.py):
+  warmup_s       seconds of steady-state warm-up after the first call (not in compile_s).
+  warmup_calls   calls made during that warm-up (the first call not included).
+  warmup_steady  true when two consecutive warm-up blocks agreed within the tolerance;
+                 false when the hard cap ended it (slow or noisy case).
+  cache_state    "warm" or "cold" (`harness run --cache`, every record): cold flushes the
+                 last-level cache before each sample, outside the timed region, and
+                 takes one call per sample (harness/cache.py).
 
 Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
   peak_rss_bytes        peak resident memory of the process that ran the case, during

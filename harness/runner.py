@@ -197,7 +197,8 @@ def skipped_record(skip: Skip, ctx: RunContext) -> dict[str, Any]:
     c = skip.case
     rec = new_record(case_id=c.case_id, kernel=c.kernel, impl=c.impl, backend=c.backend, device=c.device,
                      dtype=c.dtype, size=c.size, status="skipped", message=skip.reason, seed=ctx.seed,
-                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+                     machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
+                     cache_state=ctx.timing.cache)
     spec = ctx.registry.kernels.get(c.kernel)
     if spec is not None:
         rec["mem_estimate_bytes"] = memory_estimate(spec, c.size, c.dtype)
@@ -213,7 +214,7 @@ def base_record(case: Case, ctx: RunContext) -> dict[str, Any]:
     return new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
                       device=case.device, dtype=dtype, out_dtype=spec.output_dtype(dtype), size=size,
                       seed=ctx.seed, machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
-                      u=unit_roundoff(dtype), flops=float(spec.flops(size)),
+                      cache_state=ctx.timing.cache, u=unit_roundoff(dtype), flops=float(spec.flops(size)),
                       bytes=float(spec.bytes_moved(size, itemsize(dtype))),
                       mem_estimate_bytes=memory_estimate(spec, size, dtype),
                       accumulation_dtype=None, accumulation_measured=False,
@@ -229,7 +230,8 @@ def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> di
     except Exception:  # a case unknown to this registry still gets its row
         rec = new_record(case_id=case.case_id, kernel=case.kernel, impl=case.impl, backend=case.backend,
                          device=case.device, dtype=case.dtype, size=case.size, seed=ctx.seed,
-                         machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id)
+                         machine_id=ctx.machine_id, commit=ctx.commit, run_id=ctx.run_id,
+                         cache_state=ctx.timing.cache)
     rec.update(status=status, message=message[:2000])
     return rec
 
@@ -303,7 +305,9 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
         again = device.outputs_to_host(call())
         rec.update(time_median_s=timing.median_s, time_iqr_s=timing.iqr_s, time_min_s=timing.min_s,
                    time_samples_s=timing.samples_s, n_samples=len(timing.samples_s), loops=timing.loops,
-                   compile_s=timing.compile_s, timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
+                   compile_s=timing.compile_s, warmup_s=timing.warmup_s, warmup_calls=timing.warmup_calls,
+                   warmup_steady=timing.warmup_steady,
+                   timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
                    h2d_s=h2d, d2h_s=d2h, transfer_s=h2d + d2h)
         if timing.median_s > 0:
             rec["gflops"] = rec["flops"] / timing.median_s / 1e9

@@ -1,11 +1,22 @@
 """The timing protocol, identical for every backend.
 
-1. The first call is a warm-up that absorbs compilation and lazy initialisation;
-   its synchronised wall time is kept as `compile_s`.
-2. Auto-ranging: calls are grouped into samples of `loops` calls, with `loops` grown
-   until one sample lasts at least 1000× the timer's own overhead (the rule of
-   torch.utils.benchmark's blocked_autorange), and at least `min_sample_s`.
-3. Samples are taken with the device timer (events where the device has them,
+1. The first call absorbs compilation and lazy initialisation; its synchronised wall
+   time is kept as `compile_s`.
+2. Steady-state warm-up: blocks of calls run for at least `warmup_min_s` (or
+   `warmup_fraction` of the budget, whichever is larger) and until two consecutive
+   blocks agree within `warmup_tolerance` per call. Runtimes whose first calls in a
+   process are slow (torch, allocator pools, JITs that specialise late) would otherwise
+   be auto-ranged on unrepresentative calls. A hard cap (`warmup_max_s`, default the
+   larger of 3x the minimum and half the budget) bounds it for slow or noisy cases;
+   a case whose first call already exceeds the cap gets no further warm-up.
+   `warmup_s`, `warmup_calls` and `warmup_steady` are recorded.
+3. Calibration: `loops` is chosen from the steady per-call time so that one block lasts
+   at least 1000x the timer's own overhead (torch.utils.benchmark's blocked_autorange
+   rule) and at least `min_sample_s`; a calibration block checks it. Calibration blocks
+   are never samples.
+4. With `cache="cold"` (harness/cache.py) the last-level cache is flushed before
+   every sample, outside the timed region, and every sample is one call.
+5. Samples are taken with the device timer (events where the device has them,
    otherwise a synchronised perf_counter) until the budget is spent, with at least
    `min_samples` and at most `max_samples`. Per-call times are sample / loops.
 """
@@ -18,7 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backends.base import Device, Timer
+from .backends.base import Device, Timer, stop_timer, synchronize_device
+from .cache import CACHE_STATES, cache_flusher
 
 
 @dataclass
@@ -28,6 +40,19 @@ class TimingOptions:
     max_samples: int = 100
     min_sample_s: float = 1e-3
     overhead_factor: float = 1000.0
+    #: steady-state warm-up (module docstring, step 2)
+    warmup_min_s: float = 0.05
+    warmup_fraction: float = 0.1
+    warmup_tolerance: float = 0.1
+    warmup_max_s: float | None = None
+    #: "warm" or "cold" (harness/cache.py)
+    cache: str = "warm"
+
+    def warmup_bounds(self) -> tuple[float, float]:
+        """(minimum, hard cap) of the warm-up in seconds."""
+        lo = max(self.warmup_min_s, self.warmup_fraction * self.budget_s)
+        cap = self.warmup_max_s if self.warmup_max_s is not None else max(3 * lo, 0.5 * self.budget_s)
+        return min(lo, cap), cap
 
 
 @dataclass
@@ -37,6 +62,10 @@ class Timing:
     compile_s: float
     timer: str
     timer_overhead_s: float
+    warmup_s: float = 0.0
+    warmup_calls: int = 0
+    warmup_steady: bool = False
+    cache_state: str = "warm"
     first_output: Any = field(repr=False, default=None)
 
     @property
@@ -58,20 +87,111 @@ def timer_overhead(timer: Timer, repeats: int = 7) -> float:
     vals = []
     for _ in range(repeats):
         timer.start()
-        vals.append(timer.stop())
+        vals.append(stop_timer(timer))
     return float(np.median(vals))
+
+
+@dataclass
+class Warmup:
+    seconds: float
+    calls: int
+    steady: bool
+    per_call_s: float
+    loops: int
+
+
+def call_block(fn: Callable[[], Any], loops: int) -> Any:
+    """`loops` calls, each output dropped when the next replaces it; returns the last."""
+    last = None
+    for _ in range(loops):
+        last = fn()
+    return last
+
+
+def run_block(fn: Callable[[], Any], loops: int, timer: Timer) -> float:
+    """One timed block of `loops` calls: the shape of every measurement here.
+
+    Each output is dropped when the next call replaces it, as in real use; the last
+    one is handed to the timer, so that a runtime which can only wait on arrays (JAX's
+    block_until_ready) waits for the block's work before the clock is read."""
+    timer.start()
+    last = call_block(fn, loops)
+    dt = stop_timer(timer, last)
+    del last
+    return dt
+
+
+def _loops_for(floor: float, per_call_s: float) -> int:
+    """Calls per block so that a block lasts `floor` seconds, with a 20% margin."""
+    return int(min(1 << 30, max(1, math.ceil(1.2 * floor / max(per_call_s, 1e-9)))))
+
+
+def warm_up(fn: Callable[[], Any], timer: Timer, floor: float, opts: TimingOptions,
+            first_s: float) -> Warmup:
+    """Run blocks until the per-call time is steady (two consecutive blocks within the
+    tolerance) and the minimum warm-up time has passed, or until the hard cap."""
+    lo, cap = opts.warmup_bounds()
+    if first_s >= cap:  # slow case: the first call was all the warm-up we can afford
+        return Warmup(0.0, 0, False, first_s, 1)
+    t0 = time.perf_counter()
+    loops, calls, prev, steady = 1, 0, None, False
+    while True:
+        dt = run_block(fn, loops, timer)
+        calls += loops
+        per = dt / loops
+        elapsed = time.perf_counter() - t0
+        comparable = dt >= 0.5 * floor  # shorter blocks are too noisy to compare
+        if comparable and prev is not None and abs(per - prev) <= opts.warmup_tolerance * min(per, prev):
+            if elapsed >= lo:
+                steady = True
+                break
+        prev = per if comparable else None
+        if elapsed >= cap:
+            break
+        loops = _loops_for(floor, per)
+    return Warmup(time.perf_counter() - t0, calls, steady, per, loops)
+
+
+def calibrate(fn: Callable[[], Any], timer: Timer, floor: float, per_call_s: float) -> tuple[int, float]:
+    """(loops, seconds spent): blocks that reach the floor, checked by running them.
+    Never samples: the caller discards every block timed here."""
+    loops, spent = _loops_for(floor, per_call_s), 0.0
+    if per_call_s >= floor:  # one measured call already fills a block
+        return 1, 0.0
+    for _ in range(8):
+        dt = run_block(fn, loops, timer)
+        spent += dt
+        if dt >= floor or loops >= 1 << 30:
+            break
+        loops = max(loops * 2, _loops_for(floor, dt / loops))
+    return loops, spent
+
+
+def sample(fn: Callable[[], Any], timer: Timer, loops: int, opts: TimingOptions, spent: float,
+           flush: Callable[[], None] | None = None) -> list[float]:
+    """Per-call samples until the budget (less `spent` on calibration) is used;
+    `flush` runs before each sample, outside its timed region (cold cache)."""
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < opts.max_samples:
+        if len(samples) >= opts.min_samples and time.perf_counter() - start + spent >= opts.budget_s:
+            break
+        if flush is not None:
+            flush()
+        samples.append(run_block(fn, loops, timer) / loops)
+    return samples
 
 
 def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions,
               after_warmup: Callable[[float], None] | None = None) -> Timing:
     """Time fn() on `device` following the protocol in the module docstring.
 
-    `after_warmup(compile_s)` is called once the warm-up call has finished, outside
+    `after_warmup(compile_s)` is called once the first call has finished, outside
     every timed region (a worker uses it to extend a slow case's deadline)."""
-    device.synchronize()
+    synchronize_device(device)
     t0 = time.perf_counter()
     first = fn()
-    device.synchronize()
+    synchronize_device(device, first)
     compile_s = time.perf_counter() - t0
     if after_warmup is not None:
         after_warmup(compile_s)
@@ -82,30 +202,17 @@ def time_call(fn: Callable[[], Any], device: Device, opts: TimingOptions,
     # Never let auto-ranging alone eat more than a fraction of the budget.
     floor = min(floor, max(opts.budget_s / (2 * opts.min_samples), 1e-6))
 
-    loops = 1
-    spent = 0.0
-    while True:
-        timer.start()
-        for _ in range(loops):
-            fn()
-        dt = timer.stop()
-        spent += dt
-        if dt >= floor or loops >= 1 << 30:
-            break
-        # Jump straight to the loop count that should reach the floor (with margin).
-        loops = max(loops * 2, int(math.ceil(loops * 1.2 * floor / max(dt, 1e-9))))
-
-    samples = [dt / loops]
-    start = time.perf_counter()
-    while len(samples) < opts.max_samples:
-        if len(samples) >= opts.min_samples and time.perf_counter() - start + spent >= opts.budget_s:
-            break
-        timer.start()
-        for _ in range(loops):
-            fn()
-        samples.append(timer.stop() / loops)
+    warm = warm_up(fn, timer, floor, opts, compile_s)
+    if opts.cache == "cold":  # one call per sample: a second call would find the cache warm
+        loops, spent, flush = 1, 0.0, cache_flusher(device)
+    elif opts.cache == "warm":
+        (loops, spent), flush = calibrate(fn, timer, floor, warm.per_call_s), None
+    else:
+        raise ValueError(f"cache must be one of {CACHE_STATES}, not {opts.cache!r}")
+    samples = sample(fn, timer, loops, opts, spent, flush)
     return Timing(samples_s=samples, loops=loops, compile_s=compile_s, timer=timer.name,
-                  timer_overhead_s=overhead, first_output=first)
+                  timer_overhead_s=overhead, warmup_s=warm.seconds, warmup_calls=warm.calls,
+                  warmup_steady=warm.steady, cache_state=opts.cache, first_output=first)
 
 
 def time_transfer(fn: Callable[[], Any], device: Device) -> tuple[Any, float]:
@@ -113,4 +220,4 @@ def time_transfer(fn: Callable[[], Any], device: Device) -> tuple[Any, float]:
     timer = device.timer()
     timer.start()
     result = fn()
-    return result, timer.stop()
+    return result, stop_timer(timer, result)

@@ -236,10 +236,11 @@ class CaseSupervisor:
         return rec
 
     def expected_after_first_call(self, call_s: float) -> float:
-        """What the timing protocol still needs once one call took `call_s`: auto-ranging,
-        `min_samples` samples (within the budget), the determinism re-run and download."""
+        """What the timing protocol still needs once one call took `call_s`: the warm-up (at
+        most its hard cap plus one block), calibration, `min_samples` samples (within the
+        budget), the determinism re-run and download."""
         t = self.ctx.timing
-        return t.budget_s + (t.min_samples + 4) * call_s
+        return t.budget_s + t.warmup_bounds()[1] + (t.min_samples + 6) * call_s
 
     def _dump_traceback(self) -> str:
         """Ask a stuck worker where it is (faulthandler on SIGUSR1) before killing it."""

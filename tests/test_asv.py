@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -196,3 +197,54 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
     # importing again replaces the file instead of appending to it
     again = import_asv(work / "results", tmp_path / "out")
     assert again[0][0] == written[0][0] and len(read_run(again[0][0])[1]) == len(records)
+
+
+def test_asv_time_benchmarks_use_the_harness_protocol(monkeypatch):
+    """setup runs the harness's steady-state warm-up and calibration; the body is one
+    block of the calibrated loops; the clock waits on the block's last output and
+    divides by loops, so samples are per call."""
+    import futures_backend as fb
+    from harness.backends.numpy_backend import NumpyDevice
+
+    for preset in ("default", "quick", "full"):
+        grid_mod = _grid(monkeypatch, HARNESS_ASV_PRESET=preset)
+        assert grid_mod.timing_attrs()["rounds"] >= 2
+    from benchmarks import _cases
+
+    x = np.ones(10)
+    calls = []
+
+    def fast():
+        calls.append(1)
+        return x + 1
+
+    monkeypatch.setattr(_cases, "prepare_call", lambda *a: (NumpyDevice(), fast))
+    monkeypatch.setattr(_cases, "_PREPARED", {})
+    block, loops = _cases.prepare_timed({}, "vadd", "numpy", "float32", 10)
+    assert loops > 10 and _cases.CLOCK.loops == loops  # blocks of many calls, as in `harness run`
+    before = len(calls)
+    assert before > loops  # warm-up and calibration ran before any asv sample
+    block()
+    assert len(calls) - before == loops
+
+    dev = fb.WaitDevice()
+    monkeypatch.setattr(_cases, "prepare_call", lambda *a: (dev, lambda: dev.submit(lambda: x)))
+    block, loops = _cases.prepare_timed({}, "vadd", "futures", "float32", 11)
+    clock = _cases.CLOCK
+    t0 = clock()
+    block()
+    per_call = clock() - t0
+    assert per_call >= 0.9 * fb.WORK_S  # waited for the queued calls, divided by loops
+
+
+def test_time_benchmark_body_is_the_prepared_block(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import _cases, time_kernels
+
+    ran = []
+    monkeypatch.setattr(_cases, "prepare_timed", lambda *a: ((lambda: ran.append(1)), 1234))
+    bench = time_kernels._KernelTime()
+    assert bench.number == 1 and bench.warmup_time == 0
+    bench.setup({}, "sum", "numpy", "float32", 1000)
+    bench.time_kernel({}, "sum", "numpy", "float32", 1000)
+    assert ran == [1] and bench.loops == 1234

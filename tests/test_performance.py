@@ -148,3 +148,35 @@ def test_selftest_reduced(tmp_path):
     q = data["quick_run"]
     assert q["returncode"] == 0, q.get("stderr_tail")
     assert q["n_cases"] >= 1 and _pos(q["wall_s"]) and q["timed_s_per_case_max"] is not None
+
+
+def test_agreement_summary_flags_outliers_and_fails_below_threshold():
+    from harness.selftest import summarize_agreement
+
+    def row(case, vs, tol=0.10):
+        return {"case": case, "vs_timeit": vs, "tolerance": tol, "within_tolerance": abs(vs) <= tol}
+
+    rows = [row(f"c{i}", 0.02) for i in range(9)] + [row("bad", -0.995), {"case": "x", "skipped": "n/a"}]
+    s = summarize_agreement(rows, threshold=0.9)
+    assert s["n_compared"] == 10 and s["share_within"] == 0.9 and s["passed"]
+    assert [o["case"] for o in s["outliers"]] == ["bad"]
+    s = summarize_agreement(rows + [row("worse", 77.97)], threshold=0.9)
+    assert not s["passed"] and {o["case"] for o in s["outliers"]} == {"bad", "worse"}
+    assert not summarize_agreement([], 0.9)["passed"]
+
+
+def test_selftest_cases_cover_every_cpu_backend_and_decades():
+    from harness.selftest import REFERENCE_CASES
+
+    assert len(REFERENCE_CASES) >= 20
+    assert {c[1] for c in REFERENCE_CASES} >= {"numpy", "torch", "opencl"}
+
+
+def test_selftest_exits_non_zero_below_the_agreement_threshold(tmp_path):
+    out = tmp_path / "selftest.json"
+    res = CliRunner().invoke(main, ["selftest", "--reduced", "--no-run", "--min-agreement", "1.01",
+                                    "--out", str(out)])
+    assert res.exit_code == 1, res.output  # no share can reach 101%
+    data = json.loads(out.read_text())
+    assert data["agreement_gated"] and not data["agreement_summary"]["passed"]
+    assert "agreement:" in res.output and "threshold 101%" in res.output

@@ -108,3 +108,18 @@ def test_list_json_reports_cupy_reason():
     kernels = {k["name"]: k for k in inv["kernels"]}
     assert {"saxpy", "sum", "matmul", "mandelbrot"} <= set(kernels)
     assert all(k["array_api"] for k in kernels.values() if k["name"] in ("saxpy", "sum", "matmul"))
+
+
+def test_every_record_carries_its_cache_state(small_run, tmp_path):
+    out, _, _ = small_run
+    df = load_results(out)
+    assert (df.cache_state == "warm").all()  # the default, skipped records included
+    res = run_cli("run", "--kernels", "saxpy", "--backends", "numpy,cupy", "--dtypes", "float32",
+                  "--sizes", "1000", "--budget", "0.01", "--cache", "cold", "--no-isolate", "--quiet",
+                  "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for f in tmp_path.rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert lines[0]["options"]["cache"] == "cold"
+    records = [r for r in lines if r.get("kind") == "record"]
+    assert records and all(r["cache_state"] == "cold" for r in records)
+    assert any(r["status"] == "ok" and r["loops"] == 1 for r in records)

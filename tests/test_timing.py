@@ -49,3 +49,102 @@ def test_opencl_event_timer_agrees_with_wall_clock(registry):
     assert device_s > 0
     assert 0.2 < device_s / wall < 5, (device_s, wall)
     del y
+
+
+class SlowStart:
+    """A callable whose first calls in a process are slow, like torch's: auto-ranging on
+    them picks far too few loops and the samples include the slow calls."""
+
+    def __init__(self, slow_calls: int = 10, slow_s: float = 2e-3, fast_s: float = 2e-5):
+        self.n, self.slow_calls, self.slow_s, self.fast_s = 0, slow_calls, slow_s, fast_s
+
+    def __call__(self):
+        self.n += 1
+        end = time.perf_counter() + (self.slow_s if self.n <= self.slow_calls else self.fast_s)
+        while time.perf_counter() < end:
+            pass
+        return self.n
+
+
+def test_warmup_reaches_steady_state_before_calibration():
+    fn = SlowStart()
+    t = time_call(fn, NumpyDevice(), TimingOptions(budget_s=0.05, min_samples=5, warmup_min_s=0.04))
+    # every slow call was absorbed by the warm-up, none by calibration or samples
+    assert t.warmup_calls >= fn.slow_calls - 1 and t.warmup_steady
+    assert t.warmup_s >= 0.04
+    assert max(t.samples_s) < fn.slow_s / 4, t.samples_s
+    assert t.loops > 10  # calibrated on fast calls, not on the slow first ones
+
+
+def test_calibration_block_is_not_a_sample():
+    calls = []
+    fn = lambda: calls.append(1)  # noqa: E731
+    t = time_call(fn, NumpyDevice(), TimingOptions(budget_s=0.01, min_samples=3, max_samples=3,
+                                                   warmup_min_s=0.001))
+    assert len(t.samples_s) == 3
+    # first call + warm-up + at least one calibration block + exactly 3 sample blocks
+    assert len(calls) >= 1 + t.warmup_calls + t.loops + 3 * t.loops
+
+
+def test_warmup_hard_cap_for_slow_cases():
+    def slow():
+        time.sleep(0.03)
+
+    t = time_call(slow, NumpyDevice(), TimingOptions(budget_s=0.01, min_samples=2, max_samples=2,
+                                                     warmup_min_s=0.01, warmup_max_s=0.02))
+    assert t.warmup_calls == 0 and not t.warmup_steady and t.loops == 1
+
+
+def test_noisy_case_stops_at_the_cap():
+    import itertools
+
+    durations = itertools.cycle([1e-3, 3e-3])  # never two blocks within 10%
+
+    def noisy():
+        time.sleep(next(durations))
+
+    t = time_call(noisy, NumpyDevice(), TimingOptions(budget_s=0.01, min_samples=2, max_samples=2,
+                                                      min_sample_s=1e-4, warmup_min_s=0.01,
+                                                      warmup_max_s=0.05))
+    assert not t.warmup_steady and 0.05 <= t.warmup_s < 0.2
+
+
+def test_cold_cache_flushes_before_every_sample_outside_the_timer():
+    from harness.backends.base import PerfCounterTimer
+
+    events = []
+
+    class Dev(NumpyDevice):
+        def flush_cache(self):
+            events.append("flush")
+
+        def timer(self):
+            dev = self
+
+            class T(PerfCounterTimer):
+                def start(self):
+                    events.append("start")
+                    super().start()
+
+                def stop(self, last_output=None):
+                    events.append("stop")
+                    return super().stop(last_output)
+            return T(dev.synchronize)
+
+    opts = TimingOptions(budget_s=0.01, min_samples=4, max_samples=4, warmup_min_s=0.001, cache="cold")
+    t = time_call(lambda: np.ones(10).sum(), Dev(), opts)
+    assert t.cache_state == "cold" and t.loops == 1 and len(t.samples_s) == 4
+    tail = events[-12:]  # the four samples
+    assert tail == ["flush", "start", "stop"] * 4, tail
+    assert "flush" not in events[:-12]  # warm-up is not flushed
+    warm = time_call(lambda: 1, Dev(), TimingOptions(budget_s=0.01, warmup_min_s=0.001))
+    assert warm.cache_state == "warm"
+
+
+def test_host_flush_buffer_is_larger_than_the_llc():
+    from harness import cache
+
+    assert cache.flush_bytes() >= 2 * cache.llc_bytes() > 0
+    before = cache._host_buffer()[:4].copy()
+    cache.flush_host_cache()
+    assert (cache._host_buffer()[:4] == before + 1).all()  # it really touched the buffer

@@ -7,12 +7,24 @@ stages are literally the same code for every backend.
 Contract (plugins must honour it, `harness check-backend` verifies it):
 - `to_device(host)` returns a device array holding exactly the host values;
   `to_host(dev)` returns a NumPy array (bfloat16 comes back as float32).
-- `synchronize()` returns only when all work queued on the device has finished.
-- `timer().start()/stop()` measure device time between the two calls, including
-  all work queued in between; `stop()` blocks until that work is done.
+- `synchronize(outputs=None)` returns only when all work queued on the device has
+  finished; `outputs`, when given, is the last output of the calls just made (an array,
+  or a tuple of them), so that a runtime with no device-wide barrier (JAX, MLX, lazy
+  tensors) can wait on it. Runtimes with a barrier may ignore it.
+- `timer().start()/stop(last_output=None)` measure device time between the two calls,
+  including all work queued in between; `stop()` blocks until that work is done, and
+  receives the last output of the block for the same reason.
+
+The timing loop keeps only the last output of each block (every other output is
+dropped as it is produced, as in real use) and hands it to `Timer.stop`, and from
+there to `synchronize`. Plugins written against the older signatures without these
+arguments keep working: the harness passes the output only where it is accepted
+(`synchronize_device`, `stop_timer`).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -33,25 +45,60 @@ class Timer(ABC):
     def start(self) -> None: ...
 
     @abstractmethod
-    def stop(self) -> float:
-        """Seconds since start(), after all device work in between has completed."""
+    def stop(self, last_output: Any = None) -> float:
+        """Seconds since start(), after all device work in between has completed;
+        `last_output` is the last output produced in between, for runtimes that can
+        only wait on arrays."""
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_argument(fn: Any) -> bool:
+    """Whether a (plain) function accepts one positional argument besides self."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
+def _call_with(method: Any, value: Any) -> Any:
+    """method(value) when the method accepts it, else method(): plugins written before
+    output-aware synchronisation keep working."""
+    fn = getattr(method, "__func__", method)
+    try:
+        takes = _takes_argument(fn)
+    except TypeError:  # unhashable callable
+        takes = False
+    return method(value) if takes else method()
+
+
+def synchronize_device(device: "Device", outputs: Any = None) -> None:
+    """device.synchronize(outputs), or device.synchronize() for older plugins."""
+    _call_with(device.synchronize, outputs)
+
+
+def stop_timer(timer: "Timer", last_output: Any = None) -> float:
+    """timer.stop(last_output), or timer.stop() for older plugins."""
+    return _call_with(timer.stop, last_output)
 
 
 class PerfCounterTimer(Timer):
-    """Host wall clock around a synchronised region: right for CPU devices."""
+    """Host wall clock around a synchronised region: right for CPU devices, and for any
+    runtime whose `synchronize(outputs)` waits on the outputs it is given."""
 
     name = "perf_counter"
 
-    def __init__(self, synchronize=lambda: None):
+    def __init__(self, synchronize=lambda outputs=None: None):
         self._sync = synchronize
         self._t0 = 0.0
 
     def start(self) -> None:
-        self._sync()
+        _call_with(self._sync, None)
         self._t0 = time.perf_counter()
 
-    def stop(self) -> float:
-        self._sync()
+    def stop(self, last_output: Any = None) -> float:
+        _call_with(self._sync, last_output)
         return time.perf_counter() - self._t0
 
 
@@ -90,7 +137,9 @@ class Device(ABC):
 
     # --- execution ----------------------------------------------------------------
     @abstractmethod
-    def synchronize(self) -> None: ...
+    def synchronize(self, outputs: Any = None) -> None:
+        """Return once all queued work has finished; `outputs` (the last output of the
+        calls just made, or None) is what a runtime without a device barrier waits on."""
 
     def timer(self) -> Timer:
         return PerfCounterTimer(self.synchronize)

@@ -23,7 +23,7 @@ class CupyEventTimer(Timer):
             self._b = self.cp.cuda.Event()
             self._a.record()
 
-    def stop(self) -> float:
+    def stop(self, last_output=None) -> float:
         with self.device.ctx():
             self._b.record()
             self._b.synchronize()
@@ -56,9 +56,16 @@ class CupyDevice(Device):
             return np.dtype(dtype).type(value)
         return value
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         with self.ctx():
             self.cp.cuda.Device(self.index).synchronize()
+
+    def flush_cache(self) -> None:
+        """`--cache cold`: zero a device buffer larger than the GPU's L2."""
+        with self.ctx():
+            if getattr(self, "_l2_flush", None) is None:
+                self._l2_flush = self.cp.empty(256 << 20, dtype=self.cp.int8)
+            self._l2_flush.fill(0)
 
     def timer(self) -> Timer:
         return CupyEventTimer(self.cp, self)

@@ -31,7 +31,7 @@ class NumpyDevice(Device):
             return storage_dtype(dtype).type(value)
         return value
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         pass
 
     def dtype_unsupported(self, dtype: str) -> str | None:

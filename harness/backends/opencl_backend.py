@@ -31,7 +31,7 @@ class OpenCLEventTimer(Timer):
         self.queue.finish()
         self._a = self.cl.enqueue_marker(self.queue)
 
-    def stop(self) -> float:
+    def stop(self, last_output=None) -> float:
         b = self.cl.enqueue_marker(self.queue)
         b.wait()
         self._a.wait()
@@ -98,7 +98,7 @@ class OpenCLDevice(Device):
 
         return cla.empty(self.queue, shape, np.dtype(dtype))
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         self.queue.finish()
 
     def timer(self) -> Timer:

@@ -25,7 +25,7 @@ class CudaEventTimer(Timer):
         self._b = self._Event(enable_timing=True)
         self._a.record()
 
-    def stop(self) -> float:
+    def stop(self, last_output=None) -> float:
         self._b.record()
         self._b.synchronize()
         return self._a.elapsed_time(self._b) / 1e3
@@ -57,11 +57,23 @@ class TorchDevice(Device):
             t = t.float()  # exact: every bfloat16 is a float32
         return t.cpu().numpy()
 
-    def synchronize(self) -> None:
+    def synchronize(self, outputs=None) -> None:
         if self.name.startswith("cuda"):
             self.torch.cuda.synchronize(self._dev)
         elif self.name == "mps":
             self.torch.mps.synchronize()
+
+    def flush_cache(self) -> None:
+        """`--cache cold`: on CUDA, zero a buffer larger than the GPU's L2 (as triton's
+        do_bench does); elsewhere, the host flush."""
+        if not self.name.startswith("cuda"):
+            from ..cache import flush_host_cache
+
+            flush_host_cache()
+            return
+        if getattr(self, "_l2_flush", None) is None:
+            self._l2_flush = self.torch.empty(256 << 20, dtype=self.torch.int8, device=self._dev)
+        self._l2_flush.zero_()
 
     def timer(self) -> Timer:
         if self.name.startswith("cuda"):

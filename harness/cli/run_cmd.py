@@ -108,7 +108,8 @@ def new_run_id(commit: str | None) -> str:
 
 #: Options that choose the cases and how they are measured: a resumed run takes them
 #: from the run file, so the resumed cases are exactly the missing ones.
-RUN_SELECTION = ("kernels", "backends", "impls", "dtypes", "sizes", "preset", "seed", "budget", "max_memory")
+RUN_SELECTION = ("kernels", "backends", "impls", "dtypes", "sizes", "preset", "seed", "budget", "max_memory",
+                 "cache")
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -199,6 +200,9 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
               help="Seed of the input generator (>= 0): the same seed gives bit-identical inputs everywhere.")
 @click.option("--budget", type=click.FloatRange(min=0.0, min_open=True),
               help="Seconds of timing per case (default: 0.2 for quick, 1.0 for full).")
+@click.option("--cache", type=click.Choice(["warm", "cold"]), default="warm", show_default=True,
+              help="warm: back-to-back calls; cold: flush the last-level cache before each sample "
+                   "(outside the timed region), one call per sample. Recorded as cache_state.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True, help="Results folder; a run goes to OUT/<machine_id>/<run_id>.jsonl.")
 @click.option("--save-arrays", type=click.Path(path_type=Path),
@@ -218,8 +222,8 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
                    "error bound (or its bound is a spec error); for CI.")
-def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_dir, save_arrays, timeout_s,
-            max_memory, no_isolate, resume, quiet, strict):
+def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache, out_dir, save_arrays,
+            timeout_s, max_memory, no_isolate, resume, quiet, strict):
     """Run kernels on backends, store the results and print speed and divergence."""
     from ..dtypes import DTYPES
     from ..machine import git_commit, machine_info
@@ -272,6 +276,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
             size_list, preset, seed = list(o["sizes"] or []), o["preset"], int(o["seed"])
             impl_names, budget_s = list(o["impls"] or []), float(o["budget_s"])
             max_memory_bytes = o.get("max_memory_bytes")
+            cache = o.get("cache", "warm")
         except (KeyError, TypeError, ValueError) as exc:
             raise click.BadParameter(f"{resume_path}: damaged run options ({exc}); start a new run",
                                      param_hint="--resume") from None
@@ -301,7 +306,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
     if save_arrays is not None:
         writable_folder(save_arrays, "--save-arrays")
 
-    opts = TimingOptions(budget_s=budget_s)
+    opts = TimingOptions(budget_s=budget_s, cache=cache)
     ctx = RunContext(reg, seed=seed, timing=opts, machine_id=machine["machine_id"], commit=commit,
                      run_id=run_id, save_arrays=save_arrays)
     from ..roofline import set_results_dir
@@ -347,7 +352,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, out_d
                     unusable[b] = be.unusable_devices()
             options = {"kernels": kernel_names, "backends": backend_names, "impls": impl_names or None,
                        "dtypes": dtype_names, "sizes": size_list or None, "preset": preset, "seed": seed,
-                       "budget_s": opts.budget_s, "max_memory_bytes": max_memory_bytes,
+                       "budget_s": opts.budget_s, "cache": opts.cache, "max_memory_bytes": max_memory_bytes,
                        "isolate": not no_isolate,
                        "timeout_s": supervisor.timeout_s if supervisor is not None else None}
             from ..ceilings import header_fields

@@ -17,21 +17,36 @@ from .common import console
 @click.option("--no-run", is_flag=True, help="Skip the wall time of `harness run --preset quick`.")
 @click.option("--run-out", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the quick run's results in this folder (default: a temporary folder).")
+@click.option("--min-agreement", type=click.FloatRange(0.0, 1.01), default=None, metavar="SHARE",
+              help="Exit non-zero when fewer than this share of the agreement cases are within their "
+                   "tolerance of timeit [default: 0.9; --reduced only reports unless this is given].")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON here (default: <results>/<machine_id>/selftest.json; '-' for none).")
-def command(as_json, reduced, no_run, run_out, out_file):
-    """Measure the harness's own overhead and check its timings against its peers."""
-    from ..selftest import default_output, run_selftest, write
+def command(as_json, reduced, no_run, run_out, out_file, min_agreement):
+    """Measure the harness's own overhead and check its timings against its peers.
+
+    Exits 1 when the share of agreement cases within tolerance is below the threshold:
+    a harness that disagrees with timeit is a harness whose figures cannot be trusted."""
+    from ..selftest import AGREEMENT_THRESHOLD, default_output, run_selftest, write
 
     con = console()
+    gate = min_agreement if min_agreement is not None else (None if reduced else AGREEMENT_THRESHOLD)
     res = run_selftest(reduced=reduced, run=not no_run, run_out=run_out,
-                       progress=None if as_json else (lambda s: con.print(f"selftest: {s} ...")))
+                       progress=None if as_json else (lambda s: con.print(f"selftest: {s} ...")),
+                       threshold=gate if gate is not None else AGREEMENT_THRESHOLD)
+    res["agreement_gated"] = gate is not None
     path = None
     if str(out_file) != "-":
         path = write(res, out_file or default_output(res["machine_id"]))
     if as_json:
         click.echo(json.dumps(res, indent=1, default=str))
-        return
+    else:
+        _print_tables(con, res, path)
+    if gate is not None and not res["agreement_summary"]["passed"]:
+        raise SystemExit(1)
+
+
+def _print_tables(con, res, path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -46,18 +61,7 @@ def command(as_json, reduced, no_run, run_out, out_file):
         else:
             t.add_row(escape(key), "", "", "", escape(r.get("skipped") or r.get("error") or ""))
     con.print(t)
-    t = Table(title=f"Agreement (tolerance ±{res['agreement_tolerance']:.0%}) and spread IQR/median",
-              title_justify="left")
-    for c in ("case", "harness", "torch Timer", "timeit", "vs torch", "vs timeit", "spread h / t / ti"):
-        t.add_column(c)
-    for r in res["agreement"]:
-        if "harness" not in r:
-            t.add_row(escape(r["case"]), escape(r.get("skipped", "")))
-            continue
-        t.add_row(escape(r["case"]), *(f"{r[m]['median_s'] * 1e6:.1f} µs" for m in ("harness", "torch_benchmark", "timeit")),
-                  f"{r['vs_torch_benchmark']:+.1%}", f"{r['vs_timeit']:+.1%}",
-                  " / ".join(f"{r[m]['iqr_over_median']:.3f}" for m in ("harness", "torch_benchmark", "timeit")))
-    con.print(t)
+    _print_agreement(con, res)
     q = res.get("quick_run")
     if q:
         con.print(f"harness run --preset quick on {','.join(q['backends'])}: {q['wall_s']:.1f} s wall for "
@@ -65,3 +69,40 @@ def command(as_json, reduced, no_run, run_out, out_file):
                   f"{q['limit_s']:.0f} s: {'ok' if q['within_limit'] else 'EXCEEDED or failed'}")
     if path:
         con.print(f"written to {path}")
+
+
+def _cell(r, m, fmt):
+    return fmt(r[m]) if m in r and r[m] is not None else "–"
+
+
+def _print_agreement(con, res) -> None:
+    """The per-case table, then the share within tolerance and every outlier."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=f"Agreement with timeit (tolerance ±{res['agreement_tolerance']:.0%}) and spread IQR/median",
+              title_justify="left")
+    for c in ("case", "harness", "torch Timer", "timeit", "vs torch", "vs timeit", "spread h / t / ti", ""):
+        t.add_column(c)
+    us = lambda v: f"{v['median_s'] * 1e6:.1f} µs"  # noqa: E731
+    for r in res["agreement"]:
+        if "harness" not in r:
+            t.add_row(escape(r["case"]), escape(r.get("skipped") or r.get("error") or ""))
+            continue
+        flag = "" if r["within_tolerance"] else "[red]OUTLIER[/]" + ("" if r.get("references_agree", True)
+                                                                     else " (references disagree)")
+        t.add_row(escape(r["case"]), *(_cell(r, m, us) for m in ("harness", "torch_benchmark", "timeit")),
+                  _cell(r, "vs_torch_benchmark", lambda v: f"{v:+.1%}"), f"{r['vs_timeit']:+.1%}",
+                  " / ".join(_cell(r, m, lambda v: f"{v['iqr_over_median']:.3f}")
+                             for m in ("harness", "torch_benchmark", "timeit")), flag)
+    con.print(t)
+    s = res["agreement_summary"]
+    if s["share_within"] is None:
+        con.print("agreement: no case could be compared")
+        return
+    verdict = ("ok" if s["passed"] else "[red]BELOW THRESHOLD[/]") if res.get("agreement_gated") else "not gated"
+    con.print(f"agreement: {s['n_within']}/{s['n_compared']} cases ({s['share_within']:.0%}) within tolerance "
+              f"of timeit; threshold {s['threshold']:.0%}: {verdict}")
+    for o in s["outliers"]:
+        con.print(f"  [red]outlier[/] {escape(o['case'])}: {o['vs_timeit']:+.1%} vs timeit "
+                  f"(tolerance ±{o['tolerance']:.0%})")
