@@ -327,8 +327,10 @@ def run_mutants(kernels: Iterable[str] | None = None, dtypes: Sequence[str] = ("
     chosen = set(kernels) if kernels else set(base.kernels)
     ms = [m for m in (mutants if mutants is not None else all_mutants()) if m.kernel in chosen]
     reg = mutant_registry(base, ms)
+    # Only the verdict matters here: one sample, no steady-state warm-up.
     ctx = RunContext(reg, seed=0, timing=TimingOptions(budget_s=0.0, min_samples=1, max_samples=1,
-                                                       min_sample_s=0.0),
+                                                       min_sample_s=0.0, warmup_min_s=0.0,
+                                                       warmup_fraction=0.0, warmup_max_s=0.0),
                      machine_id="mutants", run_id="mutants")
     outcomes: list[Outcome] = []
     for kernel in [k for k in base.kernels if k in chosen]:
