@@ -257,6 +257,7 @@ def _checks(o64, r64, res: dict, model: ErrorModel, ctx: BoundContext) -> dict[s
     cw = [c for c in cw if c is not None]
     return {"position": res.get("position_ratio"),
             "checkpoints": checkpoint_ratio(res.get("profile"), model.relative),
+            "parameters": res.get("param_ratio"),
             "componentwise": max(cw) if cw else None}
 
 

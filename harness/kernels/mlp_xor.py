@@ -177,16 +177,18 @@ def local_errors(X, y, theta, lr):
 
 
 def running_error(X, y, theta0, lr, k, fd_step=1e-6):
-    """Per-checkpoint bound on the loss error, in units of u (module doc)."""
+    """Per-checkpoint bounds in units of u (module doc): on the loss error, and on the
+    parameter error ‖eₜ‖₂, as (loss_bounds, parameter_bounds)."""
     X, y, theta = np.asarray(X, np.float64), np.asarray(y, np.float64), np.array(theta0, np.float64)
     P = theta.size
     eye = np.eye(P)
     steps = checkpoint_steps(k, N_CHECKPOINTS)
-    e, out = 0.0, []
+    e, out, params = 0.0, [], []
     for it in range(int(k) + 1):
         step, E_L, g = local_errors(X, y, theta, lr)
         if it in steps:
             out.append(float(np.linalg.norm(g)) * e + E_L)
+            params.append(e)
         if it == k:
             break
         # one-sided differences of the exact gradient: O(fd_step) error in the Hessian,
@@ -197,14 +199,32 @@ def running_error(X, y, theta0, lr, k, fd_step=1e-6):
         rho = float(np.max(np.abs(1 - lr * np.linalg.eigvalsh(hess))))
         e = rho * e + step
         theta = theta - lr * g
-    return out
+    return out, params
+
+
+def _running(c):
+    i = c.inputs
+    return cached("mlp_xor", i, lambda: running_error(i["X"], i["y"], _theta0(i), float(i["lr"]), i["k"]))
 
 
 def _bounds(c):
-    i = c.inputs
-    errs = cached("mlp_xor", i, lambda: running_error(i["X"], i["y"], _theta0(i), float(i["lr"]), i["k"]))
     losses = c.reference[0]
-    return [safe_div(c.u * e, abs(float(l))) for e, l in zip(errs, losses)]
+    return [safe_div(c.u * e, abs(float(l))) for e, l in zip(_running(c)[0], losses)]
+
+
+def _param_ratio(params, ref_params, c) -> float | None:
+    """max over checkpoints of ‖θ − θ_ref‖₂ / (u·‖eₜ‖ bound): the parameters are part of
+    the output, so a wrong weight with a right loss must not pass. None where the
+    bound is 0 (the first checkpoint holds the exact initial parameters)."""
+    ratios = []
+    for got, want, e in zip(params, ref_params, _running(c)[1]):
+        diff = float(np.linalg.norm(np.asarray(got, np.float64) - np.asarray(want, np.float64)))
+        bound = c.u * e
+        if bound > 0:
+            ratios.append(diff / bound)
+        elif diff > 0:
+            ratios.append(float("inf"))
+    return max(ratios) if ratios else None
 
 
 def bound(c):
@@ -216,6 +236,7 @@ def evaluate(out, ref, c):
     loss, params = (np.asarray(o, dtype=np.float64) for o in out)
     errs = [safe_div(abs(loss[s] - ref[0][s]), abs(ref[0][s])) for s in range(len(steps))]
     return {"rel_error": errs[-1], "param_error": rel_err(params[-1], ref[1][-1]),
+            "param_ratio": _param_ratio(params, ref[1], c),
             "final_loss": float(loss[-1]), "profile": profile(steps, errs, _bounds(c), loss=loss)}
 
 
