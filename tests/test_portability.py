@@ -80,6 +80,7 @@ def test_build_failure_summary_keeps_the_compiler_error_line():
     assert "unknown target CPU 'generic'" in summary and summary.count("BUILD_PROGRAM_FAILURE") == 1
 
 
+@pytest.mark.opencl
 def test_real_opencl_build_error_reaches_the_summary(registry):
     """A broken program on a real, usable OpenCL device: the compiler's message survives."""
     backend = registry.backend("opencl")
@@ -201,3 +202,15 @@ def test_build_log_messages_lose_their_temporary_file_names():
            "warning: /tmp/x/kcache/tempfile_AB.cl:22:21 <Spelling=<scratch space>:12:1>: AVX vector return\n"
            "2 warnings generated.\n")
     assert distinct_messages(log) == ["warning: AVX vector return", "2 warnings generated."]
+
+
+def test_a_build_without_kernels_is_an_error_not_a_cached_program(registry):
+    """The silent PoCL failure (a program with no kernels) must not pass as a build: the
+    prelude alone compiles to exactly such a program on any working device."""
+    backend = registry.backend("opencl")
+    if not backend.probe()[0]:
+        pytest.skip(f"opencl unavailable: {backend.probe()[1]}")
+    dev = backend.devices()[0]
+    with pytest.raises(RuntimeError, match="program without kernels"):
+        dev.compile("_prelude.cl", "float32")
+    dev.compile("vadd.cl", "float32")  # a real kernel file still builds

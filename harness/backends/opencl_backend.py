@@ -184,7 +184,7 @@ class OpenCLBackend(Backend):
     def _load(self):
         from .opencl_icd import prepare_icd_loader
 
-        self.icd = prepare_icd_loader()  # before pyopencl's first call to the loader
+        prepare_icd_loader()  # before pyopencl's first call to the loader
         cl = import_or_unavailable("pyopencl", "pip install pyopencl pocl-binary-distribution intel-opencl-rt")
         try:
             platforms = cl.get_platforms()
@@ -210,13 +210,13 @@ class OpenCLBackend(Backend):
 
         verdicts = run_in_child([d.index for d in listed])
         usable = [d for d, v in zip(listed, verdicts) if v is None]
-        self._devices = usable  # what _remedy names as the working alternatives
-        unusable = {d.name: f"self-test failed: {v}; {self._remedy(d)}"
+        working = [d.name for d in usable]
+        unusable = {d.name: f"self-test failed: {v}; {self._remedy(d, working)}"
                     for d, v in zip(listed, verdicts) if v is not None}
         return usable, unusable
 
-    def _remedy(self, device: Device) -> str:
-        working = [d.name for d in self._devices or []]
+    def _remedy(self, device: Device, working: list[str]) -> str:
+        """What to do about an unusable device, naming the OpenCL devices that do work."""
         platform = getattr(device, "platform", None)
         pocl = platform is not None and "Portable Computing Language" in platform.name
         if pocl:

@@ -36,12 +36,12 @@ _prepared: dict[str, Any] | None = None
 def installed_file(dist: str, name: str) -> Path | None:
     """Absolute path of file `name` installed by distribution `dist`, if it is there."""
     try:
-        files = metadata.distribution(dist).files or []
+        distribution = metadata.distribution(dist)
     except metadata.PackageNotFoundError:
         return None
-    for f in files:
+    for f in distribution.files or []:
         if f.name == name:
-            path = Path(str(metadata.distribution(dist).locate_file(f))).resolve()
+            path = Path(str(distribution.locate_file(f))).resolve()
             if path.is_file():
                 return path
     return None
@@ -94,7 +94,8 @@ def preload_intel_dependencies() -> list[str]:
 
 
 def prepare_icd_loader() -> dict[str, Any]:
-    """Called once, before pyopencl's first call: what was done, for the run's records.
+    """Called once, before pyopencl's first call: what was done (for debugging a
+    missing Intel device; it holds this machine's paths, so it is not recorded).
 
     Returns {"intel_runtime": path or None, "vendors": folder or None, "preloaded": [...],
     "note": why nothing was done}. Errors become the note: OpenCL then simply has one

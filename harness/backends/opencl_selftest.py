@@ -109,7 +109,7 @@ def run_in_child(indices: list[tuple[int, int]], timeout_s: float = 120.0) -> li
     import subprocess
 
     procs = [subprocess.Popen([sys.executable, "-m", __name__, str(p), str(d)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                              stderr=subprocess.PIPE, text=True)
              for p, d in indices]
     return [verdict_of(proc, timeout_s) for proc in procs]
 

@@ -348,8 +348,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
                 be = reg.backend(b)
                 if be.available:
                     devices[b] = [d.metadata() for d in be.devices()]
-                if be.unusable_devices():
-                    unusable[b] = be.unusable_devices()
+                if failed := be.unusable_devices():
+                    unusable[b] = failed
             options = {"kernels": kernel_names, "backends": backend_names, "impls": impl_names or None,
                        "dtypes": dtype_names, "sizes": size_list or None, "preset": preset, "seed": seed,
                        "budget_s": opts.budget_s, "cache": opts.cache, "max_memory_bytes": max_memory_bytes,
@@ -424,6 +424,6 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound, "
                   f"{unbounded} unbounded (no bound that can fail) "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); results in {writer.path}")
-    if strict and gate_failures(records):
-        click.echo(f"--strict: {len(gate_failures(records))} case(s) failed or out of bound", err=True)
+    if strict and (failed := gate_failures(records)):
+        click.echo(f"--strict: {len(failed)} case(s) failed or out of bound", err=True)
         sys.exit(1)
