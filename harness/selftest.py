@@ -8,8 +8,12 @@
    run`) next to timeit's and torch.utils.benchmark.Timer.blocked_autorange's (with
    torch's real thread count: by default the Timer pins torch to one thread), in the
    same process, in interleaved rounds (rotating which goes first), so machine noise
-   hits all three alike. Each method's figure is the median over rounds of its own
-   median. A case agrees when the harness is within its tolerance (10% unless the case
+   hits all three alike. Both references time `last[0] = fn()` in their own compiled
+   loop, with a clock that waits on the block's last output (`_SyncedClock`): the same
+   work and the same wait as the harness, without a Python frame of ours per call, and
+   timeit's samples last TIMEIT_SAMPLE_S rather than its autorange's 0.2 s, so that on a
+   shared machine its median, like the harness's, reads the speed between preemptions.
+   Each method's figure is the median over rounds of its own median. A case agrees when the harness is within its tolerance (10% unless the case
    says otherwise) of timeit; the torch Timer cross-checks timeit, and a case where
    the two references disagree is marked as such. The share of agreeing cases is
    reported, each outlier is flagged, and `harness selftest` exits non-zero when the
@@ -165,24 +169,64 @@ def _harness(fn, device, budget_s):
     return med, iqr
 
 
+class _SyncedClock:
+    """A clock for the reference timers that waits on the last output before it is read.
+
+    The references time `last[0] = fn()` in their own compiled loop (no Python frame of
+    ours per call, which at 1.5 µs per call would add 20%), and this clock synchronises
+    on the last output when a block starts and ends, exactly as the harness's
+    `Timer.stop(last_output)` does, so a runtime that can only wait on arrays is timed
+    the same way by all three methods."""
+
+    def __init__(self, device: Any):
+        self.device = device
+        self.last: list[Any] = [None]
+
+    def __call__(self) -> float:
+        synchronize_device(self.device, self.last[0])
+        return time.perf_counter()
+
+
+#: the statement every reference times: one call, its output kept until the next replaces it
+_REFERENCE_STMT = "last[0] = fn()"
+
+
 def _torch_timer(fn, device, budget_s):
     import torch
     from torch.utils import benchmark
 
+    clock = _SyncedClock(device)
     # Timer pins torch to one thread unless told: keep the harness's thread count.
-    m = benchmark.Timer(stmt="sync(device, fn())", globals={"fn": fn, "sync": synchronize_device, "device": device},
+    m = benchmark.Timer(stmt=_REFERENCE_STMT, globals={"fn": fn, "last": clock.last}, timer=clock,
                         num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=budget_s)
     return float(m.median), float(m.iqr)
 
 
-def _timeit(fn, device, budget_s):
-    def stmt():
-        synchronize_device(device, fn())
+#: length of one timeit sample: long enough to dwarf its clock (1000x a synchronised
+#: perf_counter read), short enough that the median over many samples reads the speed
+#: between preemptions on a shared machine, as torch's blocked_autorange does; timeit's
+#: own autorange (0.2 s samples) folds other processes' time into every sample.
+TIMEIT_SAMPLE_S = 5e-3
 
-    t = timeit.Timer(stmt)
-    number, took = t.autorange()  # calls per sample: the first count lasting ≥ 0.2 s
-    repeat = max(3, int(budget_s / max(took, 1e-9)))
-    samples = [s / number for s in t.repeat(repeat=min(repeat, 50), number=number)]
+
+def _timeit_number(t: timeit.Timer, min_sample_s: float) -> tuple[int, float]:
+    """timeit's autorange rule (1, 2, 5, 10, 20, ... calls) to a shorter sample length."""
+    i = 1
+    while True:
+        for j in (1, 2, 5):
+            number = i * j
+            took = t.timeit(number)
+            if took >= min_sample_s:
+                return number, took
+        i *= 10
+
+
+def _timeit(fn, device, budget_s):
+    clock = _SyncedClock(device)
+    t = timeit.Timer(_REFERENCE_STMT, timer=clock, globals={"fn": fn, "last": clock.last})
+    number, took = _timeit_number(t, TIMEIT_SAMPLE_S)
+    repeat = max(5, int(budget_s / max(took, 1e-9)))
+    samples = [s / number for s in t.repeat(repeat=min(repeat, 100), number=number)]
     return _q(samples)
 
 

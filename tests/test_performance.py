@@ -180,3 +180,31 @@ def test_selftest_exits_non_zero_below_the_agreement_threshold(tmp_path):
     data = json.loads(out.read_text())
     assert data["agreement_gated"] and not data["agreement_summary"]["passed"]
     assert "agreement:" in res.output and "threshold 101%" in res.output
+
+
+def test_selftest_references_wait_on_the_last_output():
+    """The references must time what the harness times: their clock waits on the last
+    output of a block, so a runtime that only waits on outputs (futures here, JAX in real
+    life) is timed at its real speed, and the same clock on a device that never waits
+    reads only the queueing: the check can tell the two apart."""
+    import timeit
+
+    from futures_backend import WORK_S, NoWaitDevice, WaitDevice
+
+    from harness import selftest
+
+    for device_cls, waits in ((WaitDevice, True), (NoWaitDevice, False)):
+        device = device_cls()
+        clock = selftest._SyncedClock(device)
+        t = timeit.Timer(selftest._REFERENCE_STMT, timer=clock,
+                         globals={"fn": lambda: device.submit(lambda: 1.0), "last": clock.last})
+        took = t.timeit(number=10)
+        if waits:
+            assert took >= 0.9 * 10 * WORK_S, took
+        else:
+            assert took < 3 * WORK_S, took
+        device.pool.shutdown(wait=True)
+    device = WaitDevice()
+    med, _ = selftest._timeit(lambda: device.submit(lambda: 1.0), device, budget_s=0.05)
+    assert med >= 0.9 * WORK_S, med
+    device.pool.shutdown(wait=True)
