@@ -7,7 +7,10 @@ case at a time and waits at most `timeout_s` for the record:
 - the record arrives: the worker is reused for the next case, so its imports, compiled
   programs and cached inputs (RunContext.inputs_and_reference) carry over;
 - the worker dies (segfault, abort, os._exit): the case is recorded `crashed` with the
-  signal and the innermost frame faulthandler saw; a new worker takes the next case;
+  signal and the innermost frame faulthandler saw, at once (the parent checks every
+  POLL_S that the worker lives: a child it forked may hold the pipe open, so no EOF
+  comes); a new worker takes the next case. Killed by SIGKILL while holding at least
+  half its memory limit, it is recorded `oom` as a likely OOM kill;
 - no record in time: the worker is asked for its traceback (SIGUSR1), killed, and the
   case is recorded `timeout` with where it was stuck. The deadline is `timeout_s` from
   the start of the case; once the first (warm-up) call returns, the worker reports its
@@ -18,6 +21,13 @@ case at a time and waits at most `timeout_s` for the record:
 Failures the worker catches itself (`error`, `oom`, `nan`, `invalid`) come back in
 the record like any other status. After `oom`, or `error` on a CUDA device (a CUDA
 error can leave the context unusable), the worker is replaced too.
+
+Each worker leads its own process group, killed whole whenever the worker is stopped,
+so nothing a kernel forked outlives the run (and holds its stdout open). Its private
+memory is capped (RLIMIT_DATA, `memory_headroom`), so a runaway allocation is a
+MemoryError, recorded `oom` with the limit, instead of the host's OOM killer. Worker
+logs (faulthandler dumps) are named after the parent's pid; the ones of dead parents
+are removed when a worker starts.
 
 Messages cross the pipe as JSON text (`send_bytes`), so nothing is ever unpickled and
 every record is known to be storable. The parent is the only writer of results.
@@ -107,8 +117,9 @@ def memory_headroom(max_memory: int | None) -> int | None:
     which SIGKILLs whichever process it picks (and says nothing to the harness). With the
     limit, the allocation fails inside the worker, and the case is recorded `oom` with the
     figure. HARNESS_WORKER_MEMORY (e.g. 4G, or "off") sets it; otherwise it is 90% of the
-    memory available now, and with --max-memory at most twice that budget (a case under
-    the budget fits twice over: temporaries, copies)."""
+    memory available now, and with --max-memory at most 4 x that budget (measured peaks
+    reach 2.7 x the estimate the budget is checked against: temporaries the cost model
+    does not count; docs/reliability.md)."""
     env = os.environ.get("HARNESS_WORKER_MEMORY", "").strip()
     if env.lower() in ("off", "none", "0"):
         return None
@@ -117,7 +128,7 @@ def memory_headroom(max_memory: int | None) -> int | None:
     available = _meminfo_bytes("MemAvailable")
     default = int(0.9 * available) if available else None
     if max_memory:
-        return min(2 * max_memory, default) if default else 2 * max_memory
+        return min(4 * max_memory, default) if default else 4 * max_memory
     return default
 
 

@@ -6,6 +6,7 @@ Cases run in a spawned worker process with a per-case timeout (see harness/worke
 before anything is written."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -215,6 +216,21 @@ def restore_sigterm(previous) -> None:
             pass
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Delay SIGINT and SIGTERM until the block is done (they are delivered right after)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def hold_for_resume(path: Path) -> None:
     """Lock the run file to resume, or refuse (exit 2) while another run writes it."""
     from ..run_file import RunFileBusy, hold_run_file
@@ -295,7 +311,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     from ..record import now_iso
     from ..registry import get_registry
     from ..runner import RunContext, Skip, format_bytes, plan, run_cases
-    from ..run_file import ResultsWriteError
+    from ..run_file import ResultsWriteError, release_run_file
     from ..store import ResultsFileError, RunWriter, read_run
     from ..timing import TimingOptions
 
@@ -434,8 +450,9 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
             writer = RunWriter(out_dir, header)
 
         def store(rec):
-            writer.write(rec)  # durable (fsync'ed) before the next case starts
-            records.append(rec)
+            with signals_held():  # a Ctrl-C or SIGTERM between the two would miscount the records kept
+                writer.write(rec)  # durable (fsync'ed) before the next case starts
+                records.append(rec)
 
         n_run = sum(1 for p in planned if not isinstance(p, Skip))
         if not quiet:
@@ -467,6 +484,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
             supervisor.close()
         if writer is not None:
             writer.close()
+        if resume_path is not None:
+            release_run_file(resume_path)
         restore_sigterm(previous_sigterm)
     growth = store_growth(writer)
     if not quiet:
