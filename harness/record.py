@@ -69,6 +69,8 @@ Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
                         every backend and every run with the same kernel, size, dtype, seed.
   case_wall_s           wall time of the whole case (inputs to record), for sizing --timeout.
   worker_pid            process that ran the case; isolation: "worker" when isolated.
+  stray_processes_killed  processes the case forked and left running, killed after it
+                        (the worker's process group is reduced to the worker after every case).
   worker_memory_limit_bytes  oom records of isolated cases: the worker's RLIMIT_DATA
                         (harness/worker.py memory_headroom; HARNESS_WORKER_MEMORY).
 

@@ -184,6 +184,46 @@ def _kill_group(pgid: int | None) -> None:
         pass
 
 
+def _has_children(pid: int) -> bool:
+    """Whether `pid` has a child process: one read per thread, so that the scan of /proc
+    in `kill_strays` (tens of ms on a loaded machine) runs only after a case that forked.
+    A child that forked again and exited is not seen; its orphan still dies with the group
+    when the worker stops."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                if f.read().strip():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_strays(pgid: int | None, keep: int) -> int:
+    """SIGKILL the processes of the worker's group other than the worker (`keep`): what a
+    case forked and left running would take CPU time from the next cases' timings, so
+    each case ends with its group reduced to the worker. Linux (/proc); returns the count."""
+    if pgid is None or pgid == os.getpgrp() or not _has_children(keep):
+        return 0
+    killed = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == keep:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state, _ppid, group = f.read().rsplit(b")", 1)[1].split()[:3]
+            if int(group) == pgid and state != b"Z":
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return killed
+
+
 class CaseSupervisor:
     """Runs cases in a reused spawned worker; see the module docstring."""
 
@@ -334,6 +374,8 @@ class CaseSupervisor:
             break
         rec = {k: from_json_value(v) for k, v in msg["record"].items()}
         rec["isolation"] = "worker"
+        if (strays := kill_strays(self._pgid, keep=pid)):
+            rec["stray_processes_killed"] = strays
         if rec.get("status") == "oom" or (rec.get("status") == "error" and
                                           ("cuda" in str(case.device) or case.backend == "cupy")):
             self._stop_worker(kill=False)
