@@ -185,9 +185,16 @@ def machine_id(info: dict[str, Any] | None = None) -> str:
 
 
 def git_commit(cwd: str | None = None) -> str | None:
-    """The commit of the checkout being measured (HARNESS_COMMIT overrides)."""
+    """The commit of the checkout being measured (HARNESS_COMMIT overrides).
+
+    The commit names the run file (OUT/<machine>/<stamp>-<commit[:8]>-<tag>.jsonl), so
+    HARNESS_COMMIT must be a hash or a plain name: ValueError otherwise ('ab/cd' would
+    name a folder that does not exist)."""
     env = os.environ.get("HARNESS_COMMIT")
     if env:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", env):
+            raise ValueError(f"HARNESS_COMMIT={env!r} is not a commit: give a hash (e.g. the output of "
+                             f"`git rev-parse HEAD`) or a plain name of letters, digits, '.', '_', '+' or '-'")
         return env
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,

@@ -69,6 +69,10 @@ Reliability fields (harness/worker.py, harness/runner.py; docs/reliability.md):
                         every backend and every run with the same kernel, size, dtype, seed.
   case_wall_s           wall time of the whole case (inputs to record), for sizing --timeout.
   worker_pid            process that ran the case; isolation: "worker" when isolated.
+  stray_processes_killed  processes the case forked and left running, killed after it
+                        (the worker's process group is reduced to the worker after every case).
+  worker_memory_limit_bytes  oom records of isolated cases: the worker's RLIMIT_DATA
+                        (harness/worker.py memory_headroom; HARNESS_WORKER_MEMORY).
 
 Cross-machine comparison field (harness/output_sample.py), ok records only:
   output_sample         {"positions": [...], "values": [...], "reference": [...], "dtype": str}:
@@ -84,9 +88,12 @@ Cross-machine comparison field (harness/output_sample.py), ok records only:
 
 status: "ok" (measured; accuracy may still have failed: see verdict and accuracy_ok),
   "skipped" (could not run here; the reason is in message), or a failure:
-  "error", "nan", "invalid", "oom", "timeout" (no record within the per-case
+  "error", "nan", "invalid", "oom" (an allocation failed, whatever the library calls
+  it, or the worker was SIGKILLed holding much memory), "timeout" (no record within the per-case
   timeout; the worker was killed), "crashed" (the worker process died: segfault,
   abort; the signal is in message).
+Readers check every record line against these types (harness/record_schema.py) and skip
+a bad one with a warning naming the file and line.
 Times are seconds per call; errors are dimensionless (error_ratio = rel_error /
 error_bound, ≤ 1 within the theoretical bound). NaN and Inf are stored as null
 or as the strings "inf"/"-inf" (JSON has no infinities).

@@ -221,8 +221,19 @@ def register_backend(cls: type[Backend] | None = None, *, name: str | None = Non
 
 # --- validation of plugin declarations ----------------------------------------------------
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")  # \Z: "$" would let a final newline in
 REQUIRED_PRESETS = ("quick", "full", "test")
+
+
+def refuse_hidden_characters(kind: str, name: Any) -> None:
+    """Every name, built-in or from HARNESS_EXTRA_MODULES too (plugins' names are held to
+    `_NAME`): a bidi override (U+202E) or another invisible character shows one name as
+    another in every table and report, so such a name is refused when it is registered."""
+    from .record_schema import hidden_character
+
+    if isinstance(name, str) and (ch := hidden_character(name)):
+        raise ValueError(f"{kind} name {ascii(name)} holds the invisible or control character {ch}: "
+                         f"names must read as what they are")
 
 
 def name_problem(kind: str, name: Any) -> str | None:
@@ -298,6 +309,7 @@ class Registry:
 
     # -- building -----------------------------------------------------------------
     def add_kernel(self, spec: KernelSpec, origin: str = "builtin") -> None:
+        refuse_hidden_characters("kernel", spec.name)
         if spec.name in self.kernels:
             raise ValueError(f"kernel {spec.name!r} is already registered "
                              f"(by {self.kernel_origins.get(spec.name, 'builtin')})")
@@ -305,6 +317,7 @@ class Registry:
         self.kernel_origins[spec.name] = origin
 
     def add_implementation(self, impl: Implementation) -> None:
+        refuse_hidden_characters("implementation", impl.name)
         if impl.kernel not in self.kernels:
             raise ValueError(f"implementation {impl.name!r} is for unknown kernel {impl.kernel!r}")
         if impl.key in self.impls:
@@ -313,6 +326,7 @@ class Registry:
         self.impls[impl.key] = impl
 
     def add_backend(self, name: str, factory: Callable[[], Backend], origin: str = "builtin") -> None:
+        refuse_hidden_characters("backend", name)
         if name in self.backend_factories:
             raise ValueError(f"backend {name!r} is already registered "
                              f"(by {self.backend_origins.get(name, 'builtin')})")

@@ -255,12 +255,41 @@ def _validate(out_host: Any, ref: Any, out_dtype: str) -> str | None:
     return None
 
 
+#: How allocation failures read when a library does not raise MemoryError: torch on the CPU
+#: ("DefaultCPUAllocator: can't allocate memory"), CUDA, OpenCL's error codes, errno 12.
+OOM_TEXTS = ("out of memory", "out_of_resources", "mem_object_allocation_failure", "out_of_host_memory",
+             "can't allocate memory", "cannot allocate memory", "not enough memory", "failed to allocate")
+
+
 def failure_status(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if isinstance(exc, MemoryError) or "out of memory" in text or "out_of_resources" in text \
-            or "mem_object_allocation_failure" in text:
-        return "oom"
+    """'oom' for an allocation failure, whatever the library calls it, else 'error'.
+
+    Looks through the exception's causes too (a wrapper raised `from` a MemoryError), and
+    at class names: pyopencl.MemoryError and torch.OutOfMemoryError are not MemoryErrors."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        names = {c.__name__ for c in type(e).__mro__}
+        text = str(e).lower()
+        if isinstance(e, MemoryError) or names & {"MemoryError", "OutOfMemoryError"} \
+                or any(t in text for t in OOM_TEXTS):
+            return "oom"
+        e = e.__cause__ or e.__context__
     return "error"
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """'512M', '2G', '1.5GiB', '4096' -> bytes (powers of 1024); ValueError otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if not m:
+        raise ValueError(f"{text!r} is not a size: give a number with an optional unit K, M, G or T, e.g. 2G")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
 def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:

@@ -19,7 +19,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .record import SCHEMA, SCHEMA_VERSION, STATUSES, from_json_value, to_json_safe
+from .record import SCHEMA, SCHEMA_VERSION, from_json_value, to_json_safe
+from .record_schema import drop_duplicates, header_problem, record_problem
+from .run_file import ResultsWriteError, append_line, hold_run_file, release_run_file
 
 #: A header line longer than this means the file is not a results file.
 MAX_HEADER_BYTES = 1 << 20
@@ -77,9 +79,15 @@ class RunWriter:
         self.path = Path(path)
         if not self.path.exists() or self.path.stat().st_size == 0:
             head = {"kind": "header", "schema": SCHEMA, "schema_version": SCHEMA_VERSION, **self.header}
-            self._append(head)
+            try:
+                self._append(head)
+            except ResultsWriteError:
+                self.path.unlink(missing_ok=True)  # no empty file left behind (disk full)
+                raise
             _fsync_dir(self.path.parent)
+            hold_run_file(self.path)
         else:
+            hold_run_file(self.path)  # RunFileBusy if another run is writing it
             with open(self.path, "rb") as f:
                 f.seek(-1, os.SEEK_END)
                 last = f.read(1)
@@ -91,13 +99,14 @@ class RunWriter:
 
     def _append(self, obj: dict[str, Any]) -> None:
         line = json.dumps(to_json_safe(obj), separators=(",", ":"), allow_nan=False, default=str)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_line(self.path, line)  # whole and fsync'ed, or ResultsWriteError with the file as before
 
     def write(self, record: dict[str, Any]) -> None:
         self._append({"kind": "record", **record})
+
+    def close(self) -> None:
+        """Let another run resume this file (the lock also ends with the process)."""
+        release_run_file(self.path)
 
     def note(self, kind: str, **fields: Any) -> None:
         """A non-record line (e.g. kind="resume"); readers keep it in header[kind + 's']."""
@@ -122,8 +131,8 @@ def _check_header(path: Path, first: bytes) -> dict[str, Any]:
     if not first.endswith(b"\n") and len(first) >= MAX_HEADER_BYTES:
         raise ResultsFileError(path, "not a kernel-harness results file (no header line in the first MiB)")
     try:
-        header = json.loads(first.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(first.decode("utf-8-sig"))  # -sig: a UTF-8 BOM some editors add is fine
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ResultsFileError(path, f"not a kernel-harness results file: the first line is not a JSON "
                                      f"header ({type(exc).__name__}; binary or damaged file?)") from None
     if not isinstance(header, dict) or header.get("schema") != SCHEMA:
@@ -133,6 +142,8 @@ def _check_header(path: Path, first: bytes) -> dict[str, Any]:
     version = header.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise SchemaVersionError(path, f"schema_version {version!r} is not an integer; the header is damaged")
+    if (problem := header_problem(header)):
+        raise ResultsFileError(path, problem)
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(path, f"written by a newer kernel-harness (schema version {version}, this "
                                        f"one reads up to {SCHEMA_VERSION}): upgrade kernel-harness to read it")
@@ -154,14 +165,6 @@ def _migrate(path: Path, header: dict[str, Any], records: list[dict[str, Any]]):
     return header, records
 
 
-def _record_problem(obj: dict[str, Any]) -> str | None:
-    if not isinstance(obj.get("case_id"), str):
-        return "no case_id"
-    if obj.get("status") not in STATUSES:
-        return f"unknown status {obj.get('status')!r}"
-    return None
-
-
 def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header, records) of one results file. Raises ResultsFileError (a ValueError) if the
     file is unusable; damaged lines (a run killed mid-write) are dropped with one warning.
@@ -175,6 +178,7 @@ def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, An
         rest = f.read()
     records: list[dict[str, Any]] = []
     damaged: list[int] = []
+    reasons: dict[int, str] = {}  # line -> why a line of valid JSON is not a usable record
     for lineno, raw in enumerate(rest.split(b"\n"), start=2):
         if not raw.strip(b" \t\r"):
             continue
@@ -183,7 +187,7 @@ def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, An
             continue
         try:
             obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
             damaged.append(lineno)
             continue
         if not isinstance(obj, dict):
@@ -191,16 +195,23 @@ def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, An
             continue
         kind = obj.pop("kind", None)
         if kind == "record":
-            if _record_problem(obj):
+            if (reason := record_problem(obj)):
                 damaged.append(lineno)
+                reasons[lineno] = reason
                 continue
             records.append(_decode(obj))
         elif isinstance(kind, str) and kind != "header":
             header.setdefault(kind + "s", []).append(obj)
     if damaged:
-        shown = ", ".join(map(str, damaged[:5])) + (", ..." if len(damaged) > 5 else "")
-        warnings.warn(f"{path}: {len(damaged)} damaged line(s) skipped (line {shown}; a run killed "
-                      f"mid-write leaves one cut-off last line)", ResultsWarning, stacklevel=2)
+        shown = ", ".join(f"{n}" + (f" ({reasons[n]})" if n in reasons else "") for n in damaged[:5])
+        warnings.warn(f"{path}: {len(damaged)} damaged line(s) skipped (line {shown}"
+                      f"{', ...' if len(damaged) > 5 else ''}; a run killed mid-write leaves one cut-off "
+                      f"last line)", ResultsWarning, stacklevel=2)
+    records, duplicates = drop_duplicates(records)
+    if duplicates:
+        warnings.warn(f"{path}: {len(duplicates)} duplicate record(s) of the same case dropped, the first "
+                      f"kept ({', '.join(duplicates[:3])}{', ...' if len(duplicates) > 3 else ''}; two runs "
+                      f"wrote to this file at once?)", ResultsWarning, stacklevel=2)
     if header["schema_version"] < SCHEMA_VERSION:
         header, records = _migrate(path, header, records)
     return header, records
@@ -211,8 +222,14 @@ def result_files(path: str | os.PathLike) -> list[Path]:
     if p.is_file():
         return [p]
     if not p.exists():
-        raise FileNotFoundError(f"no results at {p}")
-    return sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+        raise FileNotFoundError(f"no results at {p}" + (" (a symbolic link that loops or leads nowhere)"
+                                                        if p.is_symlink() else ""))
+    found = sorted(p.rglob("*.jsonl"))
+    for q in found:
+        if not q.is_file() and q.is_symlink():
+            warnings.warn(f"skipping {q}: a symbolic link that loops or leads nowhere", ResultsWarning,
+                          stacklevel=3)
+    return [q for q in found if q.is_file()]
 
 
 def iter_runs(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any], list[dict[str, Any]]]]:
@@ -224,7 +241,7 @@ def iter_runs(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any], l
         except ResultsFileError as exc:
             warnings.warn(f"skipping {f}: {exc.reason}", ResultsWarning, stacklevel=2)
             continue
-        except (ValueError, OSError, MemoryError) as exc:
+        except (ValueError, OSError, MemoryError, RecursionError) as exc:
             warnings.warn(f"skipping {f}: {type(exc).__name__}: {exc}", ResultsWarning, stacklevel=2)
             continue
         yield f, header, records

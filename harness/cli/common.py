@@ -2,6 +2,7 @@
 bad one is a usage error (exit 2) listing the valid names."""
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Sequence
 
 import click
@@ -39,10 +40,23 @@ def parse_sizes(value: str | None) -> list[int]:
     return sizes
 
 
+@functools.lru_cache(maxsize=None)
+def _pipe_safe_console_class():
+    """rich's Console answers a closed stdout (`| head`) with SystemExit(1), the code of a
+    failed --strict run; this one raises BrokenPipeError, which `harness run` ends with
+    records kept and every command with the shell's SIGPIPE code 141 (harness/cli/__init__.py)."""
+    from rich.console import Console
+
+    class PipeSafeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError("stdout was closed")
+
+    return PipeSafeConsole
+
+
 def console():
     import sys
 
-    from rich.console import Console
-
     # Wide tables when output goes to a file or CI log rather than a terminal.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 180)
+    return _pipe_safe_console_class()(highlight=False, width=None if sys.stdout.isatty() else 180)

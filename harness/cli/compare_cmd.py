@@ -44,6 +44,7 @@ def command(a, b, results, alpha, factor, error_factor, changed, as_json):
         sel_b = select(b, folders)
     except SelectionError as exc:
         raise click.UsageError(str(exc)) from exc
+    print_load_warnings(sel_a, sel_b)
     rows, only_a, only_b = compare(sel_a, sel_b, alpha)
     if not rows:
         raise click.UsageError(f"{a} and {b} have no case in common ({only_a} case(s) only in A, {only_b} only in B); "
@@ -68,6 +69,13 @@ def command(a, b, results, alpha, factor, error_factor, changed, as_json):
                                 f"n={r.a['size']}: {why}", markup=False)
     if bad:
         sys.exit(1)
+
+
+def print_load_warnings(*selections) -> None:
+    """The files and lines skipped while reading A and B, each once, on stderr (so that
+    --json output stays parseable): a comparison of damaged results must say so."""
+    for w in dict.fromkeys(w for sel in selections for w in sel.warnings):
+        click.echo(f"warning: {w}", err=True)
 
 
 def impl_label_of(rec) -> str:

@@ -6,9 +6,11 @@ Cases run in a spawned worker process with a per-case timeout (see harness/worke
 before anything is written."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -189,6 +191,85 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
     return max(runs)[2]
 
 
+class RunTerminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `kill PID`), raised in the main thread so that a run
+    stops as on Ctrl-C: workers killed, records kept, a resume hint."""
+
+
+def _sigterm(signum, frame):
+    raise RunTerminated()
+
+
+def raise_on_sigterm():
+    """Handle SIGTERM as `RunTerminated`; returns the previous handler for `restore_sigterm`."""
+    try:
+        return signal.signal(signal.SIGTERM, _sigterm)
+    except (ValueError, OSError):  # not the main thread (an embedding application's choice)
+        return None
+
+
+def restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Delay SIGINT and SIGTERM until the block is done (they are delivered right after)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def hold_for_resume(path: Path) -> None:
+    """Lock the run file to resume, or refuse (exit 2) while another run writes it."""
+    from ..run_file import RunFileBusy, hold_run_file
+
+    try:
+        hold_run_file(path)
+    except RunFileBusy as exc:
+        raise click.BadParameter(str(exc), param_hint="--resume") from None
+    except OSError:
+        pass  # unreadable: read_run says why
+
+
+def stop_run(exc: BaseException, supervisor, writer, records: list[dict]):
+    """End a run that cannot go on, keeping what it recorded: Ctrl-C (exit 130), SIGTERM
+    (143), stdout closed, e.g. `| head` (141, the shell's code for SIGPIPE), or a record
+    that could not be written, e.g. a full disk (2: the file is intact, free space and resume)."""
+    from ..run_file import ResultsWriteError
+
+    if supervisor is not None:
+        supervisor.close(kill=True)
+    path = writer.path if writer is not None else None
+    hint = f"; finish with `harness run --resume {path}`" if path else ""
+    if isinstance(exc, ResultsWriteError):
+        kept = (f"the {len(records)} record(s) before it are intact; free some space{hint}" if path else
+                "nothing was recorded and no file is left; free some space and run again")
+        click.echo(f"error: {exc.strerror}; {kept}", err=True)
+        sys.exit(2)
+    if isinstance(exc, BrokenPipeError):
+        from . import silence_stdout
+
+        silence_stdout()
+        click.echo(f"output closed: stopped after {len(records)} record(s)" + (f", kept in {path}" if path else "")
+                   + hint, err=True)
+        sys.exit(128 + signal.SIGPIPE)
+    word, code = ("terminated", 143) if isinstance(exc, RunTerminated) else ("interrupted", 130)
+    console().print(f"{word}: {len(records)} records kept" + (f" in {path}{hint}" if path else ""))
+    sys.exit(code)
+
+
 @click.command("run")
 @click.option("--kernels", help="Comma-separated kernel names (default: all).")
 @click.option("--backends", help="Comma-separated backend names (default: all; unavailable ones are recorded as skipped).")
@@ -230,6 +311,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     from ..record import now_iso
     from ..registry import get_registry
     from ..runner import RunContext, Skip, format_bytes, plan, run_cases
+    from ..run_file import ResultsWriteError, release_run_file
     from ..store import ResultsFileError, RunWriter, read_run
     from ..timing import TimingOptions
 
@@ -244,14 +326,15 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
                                    f"{', '.join('--' + g.replace('_', '-') for g in given)}")
     try:
         machine = machine_info()
+        commit = git_commit()  # ValueError: HARNESS_COMMIT is not a hash or a plain name
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    commit = git_commit()
 
     resume_path = None
     done: set[str] = set()
     if resume is not None:
         resume_path = find_resume_file(resume, out_dir, machine["machine_id"])
+        hold_for_resume(resume_path)  # before reading it: what is missing must not change under us
         try:
             old_header, old_records = read_run(resume_path)
         except ResultsFileError as exc:
@@ -319,8 +402,10 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         from ..worker import CaseSupervisor
 
         # Started now: the worker imports and probes while this process plans.
-        supervisor = CaseSupervisor(ctx, timeout_s=timeout_s, backends=backend_names)
+        supervisor = CaseSupervisor(ctx, timeout_s=timeout_s, backends=backend_names,
+                                    max_memory=max_memory_bytes)
         supervisor.start()
+    previous_sigterm = raise_on_sigterm()
     try:
         planned = plan(reg, kernel_names, backend_names, dtype_names, size_list, preset,
                        impls=impl_names or None, max_memory=max_memory_bytes)
@@ -365,8 +450,9 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
             writer = RunWriter(out_dir, header)
 
         def store(rec):
-            writer.write(rec)  # durable (fsync'ed) before the next case starts
-            records.append(rec)
+            with signals_held():  # a Ctrl-C or SIGTERM between the two would miscount the records kept
+                writer.write(rec)  # durable (fsync'ed) before the next case starts
+                records.append(rec)
 
         n_run = sum(1 for p in planned if not isinstance(p, Skip))
         if not quiet:
@@ -391,15 +477,16 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
                     bar.update(task, advance=1, description=rec["case_id"][:60])
 
                 run_cases(planned, ctx, on_record, supervisor=supervisor)
-    except KeyboardInterrupt:
-        if supervisor is not None:
-            supervisor.close(kill=True)
-        console().print(f"interrupted: {len(records)} records kept" +
-                        (f" in {writer.path}; finish with `harness run --resume {writer.path}`" if writer else ""))
-        sys.exit(130)
+    except (KeyboardInterrupt, BrokenPipeError, ResultsWriteError) as exc:
+        stop_run(exc, supervisor, writer, records)
     finally:
         if supervisor is not None:
             supervisor.close()
+        if writer is not None:
+            writer.close()
+        if resume_path is not None:
+            release_run_file(resume_path)
+        restore_sigterm(previous_sigterm)
     growth = store_growth(writer)
     if not quiet:
         con.print(summary_table(records))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +25,8 @@ class Selection:
     kind: str  # "run", "folder", "commit", "run_id"
     label: str
     records: list[dict[str, Any]]
+    #: files and lines skipped while reading, as load_results warns of them
+    warnings: list[str] = field(default_factory=list)
 
 
 def select(spec: str, results: Sequence[str | Path]) -> Selection:
@@ -35,12 +37,12 @@ def select(spec: str, results: Sequence[str | Path]) -> Selection:
         rs = load([p])
         if not rs.records:
             raise SelectionError(f"{spec}: no usable records" + (f" ({'; '.join(rs.warnings)})" if rs.warnings else ""))
-        return Selection(spec, "run", p.name, rs.records)
+        return Selection(spec, "run", p.name, rs.records, rs.warnings)
     if p.is_dir():
         rs = load([p])
         if not rs.records:
             raise SelectionError(f"{spec}: folder holds no usable results files")
-        return Selection(spec, "folder", p.name or spec, rs.records)
+        return Selection(spec, "folder", p.name or spec, rs.records, rs.warnings)
     folders = [Path(r) for r in results if Path(r).exists()]
     if not folders:
         raise SelectionError(f"{spec!r} is not a results file or folder, and there is no results folder "
@@ -48,7 +50,7 @@ def select(spec: str, results: Sequence[str | Path]) -> Selection:
     rs = load(folders)
     by_run = [r for r in rs.records if r.get("run_id") == spec]
     if by_run:
-        return Selection(spec, "run_id", spec, by_run)
+        return Selection(spec, "run_id", spec, by_run, rs.warnings)
     if not re.fullmatch(r"[0-9a-fA-F]{4,64}", spec):
         raise SelectionError(f"{spec!r} is not a results file, a folder, a run id, or a commit hash prefix "
                              f"(at least 4 hex digits) in {', '.join(map(str, folders))}")
@@ -58,7 +60,8 @@ def select(spec: str, results: Sequence[str | Path]) -> Selection:
         raise SelectionError(f"no results for commit {spec!r} in {', '.join(map(str, folders))}")
     if len(commits) > 1:
         raise SelectionError(f"commit prefix {spec!r} is ambiguous: {', '.join(c[:12] for c in commits)}")
-    return Selection(spec, "commit", commits[0][:10], [r for r in rs.records if str(r.get("commit")) == commits[0]])
+    return Selection(spec, "commit", commits[0][:10], [r for r in rs.records if str(r.get("commit")) == commits[0]],
+                     rs.warnings)
 
 
 def _key(r: dict[str, Any], machine: bool, device: bool) -> tuple:
