@@ -23,7 +23,7 @@ def given_list(value: str | None, param: str, example: str) -> list[str] | None:
         return None
     names = split_list(value)
     if not names:
-        raise click.BadParameter(f"{value!r} names nothing; give at least one name, e.g. {param} {example}, "
+        raise click.BadParameter(f"{value!r} names nothing; give at least one, e.g. {param} {example}, "
                                  f"or leave {param} out for all", param_hint=param)
     return names
 

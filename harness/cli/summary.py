@@ -106,7 +106,8 @@ def summary_table(records: list[dict], width: int, title: str = "Results"):
         t = Table(title=title, title_justify="left")
     else:
         cols = ("kernel", "impl", "dtype", "size", "median", "err/bnd", "verdict")
-        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
     for c in cols:
         t.add_column(c, justify="left" if c in ("kernel", "impl", "dtype", "verdict") else "right",
                      overflow="fold")
