@@ -16,8 +16,6 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from harness.cli.progress import ProgressLines
-from harness.cli.summary import cause_groups, print_summary
 from harness.record import new_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +62,8 @@ def render(fn, *args, width=80) -> str:
 # --- progress in a pipe -------------------------------------------------------------------
 
 def test_progress_lines_every_n_cases_and_every_10_s():
+    from harness.cli.progress import ProgressLines
+
     clock = iter([0.0, 1, 2, 3, 4, 15, 16, 17, 18, 19, 20]).__next__  # the first call is the start
     lines = []
     p = ProgressLines(10, lines.append, every=4, interval_s=10, clock=clock)
@@ -102,6 +102,8 @@ def test_run_output_fits_80_columns_and_shows_the_whole_cause(tmp_path):
 
 
 def test_summary_at_80_columns_cuts_nothing():
+    from harness.cli.summary import print_summary
+
     records = [rec(), rec(impl="opencl_tiled16", size=10_000_000, kernel="quadratic_fit"),
                *[rec(impl="broken", size=n, status="error", message=LONG.replace("4242", str(n)))
                  for n in (10, 100, 1000)],
@@ -115,6 +117,8 @@ def test_summary_at_80_columns_cuts_nothing():
 
 
 def test_failures_group_by_cause_not_by_case():
+    from harness.cli.summary import cause_groups
+
     records = [rec(status="error", message="oom: could not allocate 800 bytes", size=100),
                rec(status="error", message="oom: could not allocate 8000 bytes", size=1000),
                rec(status="error", message="a different cause", size=1000),
@@ -126,6 +130,8 @@ def test_failures_group_by_cause_not_by_case():
 
 
 def test_wide_console_keeps_every_column():
+    from harness.cli.summary import print_summary
+
     out = render(print_summary, [rec()], width=180)
     assert "±IQR" in out and "throughput" in out and "rel. error" in out
 

@@ -1,5 +1,6 @@
-"""`harness run`: plan the cases, run them with a progress bar, store every record as
-soon as it exists, and print the comparison table.
+"""`harness run`: plan the cases, run them with progress (a bar on a terminal, lines
+elsewhere: harness/cli/progress.py), store every record as soon as it exists, and print
+the summary (harness/cli/summary.py).
 
 Cases run in a spawned worker process with a per-case timeout (see harness/worker.py);
 `--resume` finishes an interrupted run in the same file. Every usage error exits 2
@@ -150,7 +151,7 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
 @click.option("--resume", metavar="RUN_FILE|latest", is_flag=False, flag_value="latest", default=None,
               help="Run only the cases missing from an interrupted run, appending to its file "
                    "(alone: the latest run of this machine under --out).")
-@click.option("--quiet", is_flag=True, help="No progress bar or table.")
+@click.option("--quiet", is_flag=True, help="No progress, table or summary.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
                    "error bound (or its bound is a spec error); for CI.")
