@@ -247,6 +247,22 @@ def iter_runs(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any], l
         yield f, header, records
 
 
+def runs_warned_at_caller(path: str | os.PathLike, stacklevel: int = 2) -> list:
+    """iter_runs as a list, with each of its warnings issued once, attributed to the
+    caller's line (stacklevel counts from here). Left to themselves they point into this
+    module, so Python echoes a line of harness code under each message, which reads as
+    the warning printed a second time."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = list(iter_runs(path))
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ResultsWarning)):
+        warnings.warn(message, ResultsWarning, stacklevel=stacklevel)
+    for w in caught:
+        if not issubclass(w.category, ResultsWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return runs
+
+
 def load_results(path: str | os.PathLike = "results"):
     """All records under `path` (a file, or a folder searched recursively) as a DataFrame.
 
@@ -259,7 +275,7 @@ def load_results(path: str | os.PathLike = "results"):
     from .record import REQUIRED_FIELDS
 
     rows = []
-    for f, header, records in iter_runs(path):
+    for f, header, records in runs_warned_at_caller(path, stacklevel=3):
         for r in records:
             row = dict(r)
             for k in ("run_id", "machine_id", "commit"):

@@ -1,5 +1,6 @@
-"""Plugins: the example Numba plugin after `pip install`, broken plugins that must not
-break the harness, and the registry's isolation rules."""
+"""Plugins: the example Numba plugin found through its entry point (a temporary
+dist-info, never installed into the environment), broken plugins that must not break the
+harness, and the registry's isolation rules."""
 from __future__ import annotations
 
 import importlib
@@ -25,42 +26,47 @@ def harness(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
 
 
-def _installed_matches_source() -> bool:
-    """True when harness-numba is installed from exactly the example's current sources."""
-    from importlib.metadata import PackageNotFoundError, distribution
+def entry_point_site(site: Path, dist: str, version: str, entry_points: dict[str, dict[str, str]]) -> Path:
+    """Make `site` look like an installed distribution: a dist-info folder with METADATA
+    and entry_points.txt. On PYTHONPATH it is found by importlib.metadata exactly like a
+    pip-installed one, and the environment itself stays as it was."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items())
+        for group, eps in entry_points.items()))
+    return site
 
-    importlib.invalidate_caches()
-    try:
-        dist = distribution("harness-numba")
-    except PackageNotFoundError:
-        return False
-    if not any(ep.group == "harness.backends" and ep.name == "numba" for ep in dist.entry_points):
-        return False
-    for src in (EXAMPLE / "src" / "harness_numba").glob("*.py"):
-        installed = Path(dist.locate_file(f"harness_numba/{src.name}"))
-        if not installed.is_file() or installed.read_bytes() != src.read_bytes():
-            return False
-    return True
+
+def installed_distributions() -> set[str]:
+    """The distributions a fresh interpreter of this environment sees (this process's own
+    PYTHONPATH, not a fixture's)."""
+    code = "import importlib.metadata as m; print('\\n'.join(sorted({d.metadata['Name'] for d in m.distributions()})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
 
 
 @pytest.fixture(scope="session")
-def numba_plugin(tmp_path_factory):
-    """`pip install` the example plugin (once; skipped when the installed copy is current)."""
-    if not _installed_matches_source():
-        # Build from a copy, so pip's build/ and *.egg-info stay out of the working tree.
-        src = tmp_path_factory.mktemp("example") / "harness-numba"
-        shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        try:
-            import numba  # noqa: F401
+def distributions_before() -> set[str]:
+    return installed_distributions()
 
-            fast = ["--no-build-isolation", "--no-deps"]  # everything it needs is here already
-        except ImportError:
-            fast = []
-        proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                               *fast, str(src)], capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"pip install of the example plugin failed:\n{proc.stdout}\n{proc.stderr}"
-        assert _installed_matches_source()
-    return "numba"
+
+@pytest.fixture(scope="session")
+def numba_plugin(tmp_path_factory, distributions_before) -> dict:
+    """The example plugin as if installed: its sources copied to a temporary folder (so
+    Numba's cache and __pycache__ stay out of the working tree) beside a dist-info made
+    from its pyproject.toml; returns the PYTHONPATH that finds it. Nothing is pip
+    installed, so the environment after the tests is the one before."""
+    import tomllib
+
+    pytest.importorskip("numba")
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    site = tmp_path_factory.mktemp("numba_site")
+    shutil.copytree(EXAMPLE / "src" / "harness_numba", site / "harness_numba",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    entry_point_site(site, project["name"], project["version"], project["entry-points"])
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
 # --- the example plugin ------------------------------------------------------------------------
@@ -73,8 +79,19 @@ def test_import_harness_loads_no_plugin():
     assert out.stdout.strip() == "[]"
 
 
+def test_numba_plugin_installs_nothing(numba_plugin, distributions_before):
+    """The plugin tests use a temporary entry point: the environment keeps the same
+    distributions, so no numba backend shows up in the user's own `harness list`."""
+    assert installed_distributions() == distributions_before
+    plain = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "list", "--json"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300,
+                           env={**os.environ, "HARNESS_MACHINE_ID": "test-machine"})
+    if "harness-numba" not in distributions_before:
+        assert "numba" not in {b["name"] for b in json.loads(plain.stdout)["backends"]}
+
+
 def test_numba_plugin_listed(numba_plugin):
-    proc = harness("list", "--json")
+    proc = harness("list", "--json", env=numba_plugin)
     assert proc.returncode == 0, proc.stderr
     inv = json.loads(proc.stdout)
     numba = next(b for b in inv["backends"] if b["name"] == "numba")
@@ -90,7 +107,7 @@ def test_numba_plugin_listed(numba_plugin):
 def test_numba_passes_check_backend(numba_plugin):
     # Runs first among the slow ones: it compiles every kernel, and Numba's disk cache
     # (cache=True) makes the later processes start warm.
-    proc = harness("check-backend", "numba", "--json", timeout=600)
+    proc = harness("check-backend", "numba", "--json", env=numba_plugin, timeout=600)
     report = json.loads(proc.stdout)
     failed = [c for c in report["checks"] if c["status"] == "fail"]
     assert proc.returncode == 0 and report["passed"], failed
@@ -106,7 +123,7 @@ def test_numba_runs_in_harness_run(numba_plugin, tmp_path):
 
     proc = harness("run", "--backends", "numba", "--kernels", "saxpy,sum,matmul,mandelbrot",
                    "--preset", "test", "--dtypes", "float32,float64", "--budget", "0.01", "--quiet",
-                   "--out", str(tmp_path))
+                   "--out", str(tmp_path), env=numba_plugin)
     assert proc.returncode == 0, proc.stderr
     records = [r for _, _, recs in iter_runs(tmp_path) for r in recs]
     numba = [r for r in records if r["backend"] == "numba"]

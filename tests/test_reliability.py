@@ -364,7 +364,6 @@ def a_file(tmp_path):
     (["--resume", "{file}"], "not a kernel-harness results file"),
     (["--resume", "{newer}"], "newer kernel-harness"),
     (["--resume"], "to resume; start one"),
-    (["--resume", "{good}", "--kernels", "sum"], "drop --kernels"),
     (["--resume", "{other}"], "resume it on that machine"),
 ])
 def test_run_usage_errors_exit_2(args, needle, tmp_path, a_file):

@@ -1,7 +1,10 @@
-"""CuPy: CUDA devices only. Where there is no usable CUDA device, the reason is the
-error CUDA itself gives (e.g. "CUDA driver version is insufficient ...")."""
+"""CuPy: CUDA devices only. Where there is no usable CUDA device, the reason says so
+first ("no CUDA device") when the machine has no NVIDIA GPU at all, then gives the error
+CUDA itself gives (without a driver, CUDA reports "CUDA driver version is insufficient",
+which reads like an upgrade would help)."""
 from __future__ import annotations
 
+import glob
 from typing import Any
 
 import numpy as np
@@ -111,6 +114,26 @@ class CupyDevice(Device):
         return md
 
 
+#: CUDA runtime status for "no CUDA-capable device is detected".
+CUDA_ERROR_NO_DEVICE = 100
+
+
+def nvidia_device_present() -> bool:
+    """Whether the kernel shows an NVIDIA GPU (its device nodes or the driver's GPU list);
+    no CUDA library is loaded to find out."""
+    return bool(glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*"))
+
+
+def cuda_failure_reason(exc: BaseException) -> str:
+    """The reason CuPy is unavailable: "no CUDA device" first where there is none, and
+    CUDA's own message after it; CUDA's message alone where a GPU is there (then the
+    driver or runtime really is the problem)."""
+    cuda_says = f"{type(exc).__name__}: {exc}"
+    if getattr(exc, "status", None) == CUDA_ERROR_NO_DEVICE or not nvidia_device_present():
+        return f"no CUDA device (no NVIDIA GPU or driver on this machine); CUDA says: {cuda_says}"
+    return cuda_says
+
+
 class CupyBackend(Backend):
     name = "cupy"
     description = "CuPy arrays and RawKernels on CUDA devices"
@@ -120,7 +143,7 @@ class CupyBackend(Backend):
         try:
             n = cp.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CUDARuntimeError carries CUDA's own message
-            raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise BackendUnavailable(cuda_failure_reason(exc)) from exc
         if n == 0:
             raise BackendUnavailable("no CUDA device found")
         self.cp = cp

@@ -42,26 +42,36 @@ def command(name: str, kernels: str | None, dtypes: str | None, as_json: bool) -
 
 
 def _run_with_progress(reg, name, kernel_names, dtype_names):
-    from rich.markup import escape
-    from rich.table import Table
-
     from ..conformance import check_backend
 
     con = console()
     with con.status(f"checking backend {name}") as status:
         results = check_backend(reg, name, kernel_names or None, dtype_names,
                                 on_result=lambda r: status.update(f"checking backend {name}: {r.check}"))
+    print_checks(con, name, reg.backend_origins.get(name, "builtin"), results)
+    return results
+
+
+def print_checks(con, name: str, origin: str, results) -> None:
+    """One line per pass or failure with its full detail (a table cell cut at 80 columns
+    hides the cause), then the skips grouped by reason: one unusable device skips every
+    kernel with the same message."""
+    from rich.markup import escape
+
     multi_device = len({r.device for r in results if r.device}) > 1
-    t = Table(title=f"Conformance of backend {name} ({reg.backend_origins.get(name, 'builtin')})",
-              title_justify="left")
-    for col, justify in (("check", "left"), ("result", "left"), ("detail", "left"), ("time", "right")):
-        t.add_column(col, justify=justify)
-    style = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]"}
+    style = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]"}
+    con.print(f"Conformance of backend {escape(name)} ({escape(origin)})")
+    skips: dict[str, list[str]] = {}
     for r in results:
         label = f"{r.check} @ {r.device}" if multi_device and r.device else r.check
-        t.add_row(escape(label), style[r.status], escape(r.detail), f"{r.seconds:.2f} s" if r.seconds else "")
-    con.print(t)
+        if r.status == "skip":
+            skips.setdefault(r.detail, []).append(label)
+            continue
+        took = f" ({r.seconds:.2f} s)" if r.seconds else ""
+        con.print(f"{style[r.status]} {escape(label)}{took}: {escape(r.detail)}")
+    for detail, labels in skips.items():
+        con.print(f"[yellow]skip[/] {len(labels)} check(s): {escape(detail)}")
+        con.print(f"  [dim]{escape('; '.join(labels))}[/]")
     n = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
     verdict = "[green]backend conforms[/]" if not n["fail"] else "[red]backend does not conform[/]"
     con.print(f"{verdict}: {n['pass']} passed, {n['fail']} failed, {n['skip']} skipped")
-    return results

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Iterable, Sequence
 
+import re
+
 import click
 
 
@@ -12,6 +14,19 @@ def split_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def given_list(value: str | None, param: str, example: str) -> list[str] | None:
+    """None when the option was left out (the caller's default: everything); its names
+    when given. A given but empty list (`--kernels ''`, `--kernels ,`) is a usage error:
+    read as "all" it silently runs everything, which is the opposite of what was asked."""
+    if value is None:
+        return None
+    names = split_list(value)
+    if not names:
+        raise click.BadParameter(f"{value!r} names nothing; give at least one, e.g. {param} {example}, "
+                                 f"or leave {param} out for all", param_hint=param)
+    return names
 
 
 def check_names(kind: str, given: Sequence[str], valid: Iterable[str], param: str) -> list[str]:
@@ -55,8 +70,42 @@ def _pipe_safe_console_class():
     return PipeSafeConsole
 
 
-def console():
+def console_width() -> int | None:
+    """The width to lay out for: $COLUMNS when set; the terminal's when stdout is one
+    (None: rich asks it); the terminal's behind a pipe (`harness run | tee log`: stderr
+    still is the terminal); 180 where there is no terminal at all (a CI log)."""
+    import os
     import sys
 
-    # Wide tables when output goes to a file or CI log rather than a terminal.
-    return _pipe_safe_console_class()(highlight=False, width=None if sys.stdout.isatty() else 180)
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return None
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 180
+
+
+def console():
+    return _pipe_safe_console_class()(highlight=False, width=console_width())
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_memory(value: str | None) -> int | None:
+    """'2G', '512M', '1.5GiB', '4096' -> bytes (suffixes are powers of 1024)."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
+    if not m or (m.group(2) == "" and value.strip()[-1:] in "iI"):
+        raise click.BadParameter(f"{value!r} is not a size; give a number with an optional unit K, M, G "
+                                 f"or T (powers of 1024), e.g. --max-memory 512M or --max-memory 2G",
+                                 param_hint="--max-memory")
+    n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    if n <= 0:
+        raise click.BadParameter("the memory budget must be more than 0 bytes, e.g. --max-memory 2G",
+                                 param_hint="--max-memory")
+    return n

@@ -12,7 +12,7 @@ from .common import console
 
 
 def _t(v):
-    from .run_cmd import _fmt_time
+    from .summary import fmt_time as _fmt_time
 
     return _fmt_time(v) if v is not None else "–"
 

@@ -48,21 +48,32 @@ def command(as_json, refresh, quick, backends, results):
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
+    print_ceilings(console(), data, measured, path)
+
+
+def print_ceilings(con, data: dict, measured: bool, path) -> None:
+    """The ceilings table with a mark per note or error, and the full texts below it: an
+    error message cut to fit a cell is the one thing a reader of this table needs whole."""
     from rich.markup import escape
     from rich.table import Table
 
-    con = console()
     t = Table(title=f"Ceilings of {data['machine_id']} ({data.get('mode')}, measured {data.get('measured_at')})",
               title_justify="left")
     for c in ("device", "copy GB/s", "triad GB/s", "fp32 GFLOP/s", "fp64 GFLOP/s", "note"):
-        t.add_column(c, justify="left" if c in ("device", "note") else "right")
+        t.add_column(c, justify="left" if c in ("device", "note") else "right", overflow="fold")
 
     def f(v):
         return "" if v is None else f"{v:.1f}"
 
+    notes = []
     for key, c in data["ceilings"].items():
         peak = c.get("peak_gflops") or {}
+        text = c.get("error") or c.get("note") or ""
+        if text:
+            notes.append((key, "error" if c.get("error") else "note", text))
         t.add_row(escape(key), f(c.get("copy_gbps")), f(c.get("triad_gbps")), f(peak.get("float32")),
-                  f(peak.get("float64")), escape((c.get("error") or c.get("note") or "")[:80]))
+                  f(peak.get("float64")), f"{notes[-1][1]} {len(notes)}" if text else "")
     con.print(t)
+    for i, (key, kind, text) in enumerate(notes, 1):
+        con.print(f"{kind} {i}, {escape(key)}: {escape(text)}")
     con.print(("measured now; " if measured else "cached; ") + f"{path} (harness machine --refresh to re-measure)")

@@ -1,5 +1,6 @@
-"""`harness run`: plan the cases, run them with a progress bar, store every record as
-soon as it exists, and print the comparison table.
+"""`harness run`: plan the cases, run them with progress (a bar on a terminal, lines
+elsewhere: harness/cli/progress.py), store every record as soon as it exists, and print
+the summary (harness/cli/summary.py).
 
 Cases run in a spawned worker process with a per-case timeout (see harness/worker.py);
 `--resume` finishes an interrupted run in the same file. Every usage error exits 2
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import signal
 import sys
@@ -18,70 +18,12 @@ from pathlib import Path
 
 import click
 
-from .common import check_names, console, parse_sizes, split_list
+from .common import check_names, console, given_list, parse_memory, parse_sizes, split_list
+from .progress import RunProgress
+from .resume_options import option_differences
+from .summary import gate_failures, print_summary
 
 PRESET_BUDGET_S = {"quick": 0.2, "full": 1.0, "test": 0.05}
-
-
-def summary_table(records: list[dict], title: str = "Results"):
-    from rich.markup import escape
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left")
-    for c, j in (("kernel", "left"), ("impl", "left"), ("backend", "left"), ("dtype", "left"),
-                 ("size", "right"), ("median", "right"), ("±IQR", "right"), ("throughput", "right"),
-                 ("rel. error", "right"), ("err/bound", "right"), ("verdict", "left")):
-        t.add_column(c, justify=j)
-    for r in records:
-        if r["status"] == "skipped":
-            continue
-        verdict = _verdict(r)
-        med = r.get("time_median_s")
-        thr = ""
-        if med:
-            thr = f"{r['gflops']:.2f} GFLOP/s" if r.get("flops", 0) >= 4 * r.get("bytes", 1) else f"{r['gbps']:.2f} GB/s"
-        t.add_row(escape(r["kernel"]), escape(r["impl"]), escape(r["backend"]), r["dtype"], str(r["size"]),
-                  _fmt_time(med), _fmt_time(r.get("time_iqr_s")), thr,
-                  _fmt(r.get("rel_error")), _fmt(r.get("error_ratio")), verdict)
-    return t
-
-
-def _verdict(r: dict) -> str:
-    from rich.markup import escape
-
-    if r["status"] != "ok":
-        return f"[red]{r['status']}[/]: {escape((r.get('message') or '')[:60])}"
-    v = r.get("verdict") or ("within" if r.get("accuracy_ok") else "out_of_bound")
-    if v == "unbounded":
-        return f"[dim]unbounded[/] ({escape((r.get('verdict_reason') or '')[:50])})"
-    if v == "spec_error":
-        return f"[red]spec error[/]: {escape((r.get('verdict_reason') or '')[:50])}"
-    kind = f" ({escape(str(r.get('bound_kind')).replace('_', ' '))})" if r.get("bound_kind") else ""
-    return f"[green]within bound[/]{kind}" if v == "within" else f"[red]exceeds bound[/]{kind}"
-
-
-def gate_failures(records: list[dict]) -> list[dict]:
-    """What `--strict` fails on: failed cases, and measured cases out of bound or judged
-    by a broken bound (spec error). Unbounded cases are reported, not failed: no bound
-    that can fail exists for them, which is the spec's limit, not the backend's fault."""
-    from ..record import FAILURE_STATUSES
-
-    return [r for r in records if r["status"] in FAILURE_STATUSES or
-            (r["status"] == "ok" and (r.get("verdict") in ("out_of_bound", "spec_error") or
-                                      (r.get("verdict") is None and r.get("accuracy_ok") is False)))]
-
-
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:.3g}"
-
-
-def _fmt_time(v) -> str:
-    if v is None:
-        return ""
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v / 1e-9:.3g} ns"
 
 
 def store_growth(writer) -> list[dict]:
@@ -112,25 +54,6 @@ def new_run_id(commit: str | None) -> str:
 #: from the run file, so the resumed cases are exactly the missing ones.
 RUN_SELECTION = ("kernels", "backends", "impls", "dtypes", "sizes", "preset", "seed", "budget", "max_memory",
                  "cache")
-
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_memory(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '4096' -> bytes (suffixes are powers of 1024)."""
-    if value is None:
-        return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
-    if not m or (m.group(2) == "" and value.strip()[-1:] in "iI"):
-        raise click.BadParameter(f"{value!r} is not a size; give a number with an optional unit K, M, G "
-                                 f"or T (powers of 1024), e.g. --max-memory 512M or --max-memory 2G",
-                                 param_hint="--max-memory")
-    n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-    if n <= 0:
-        raise click.BadParameter("the memory budget must be more than 0 bytes, e.g. --max-memory 2G",
-                                 param_hint="--max-memory")
-    return n
-
 
 def _parse_timeout(ctx, param, value):
     if value is None:
@@ -165,6 +88,16 @@ def writable_folder(path: Path, option: str) -> Path:
         raise click.BadParameter(f"cannot write to {path} ({exc.strerror or exc}); give a writable folder",
                                  param_hint=option) from None
     return path
+
+
+def refuse_other_selection(given: dict, stored: dict, resume_path: Path) -> None:
+    """Usage error (exit 2) with the diff when an option given with --resume selects other
+    cases than the run's own; options equal to the run's are fine."""
+    diffs = option_differences(given, stored)
+    if diffs:
+        raise click.UsageError(f"--resume continues {resume_path} with the options it was started with; "
+                               f"these differ: {'; '.join(diffs)}. Drop them, or start a new run without "
+                               f"--resume")
 
 
 def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
@@ -299,7 +232,7 @@ def stop_run(exc: BaseException, supervisor, writer, records: list[dict]):
 @click.option("--resume", metavar="RUN_FILE|latest", is_flag=False, flag_value="latest", default=None,
               help="Run only the cases missing from an interrupted run, appending to its file "
                    "(alone: the latest run of this machine under --out).")
-@click.option("--quiet", is_flag=True, help="No progress bar or table.")
+@click.option("--quiet", is_flag=True, help="No progress, table or summary.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
                    "error bound (or its bound is a spec error); for CI.")
@@ -318,12 +251,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     click_ctx = click.get_current_context()
     reg = get_registry()
     max_memory_bytes = parse_memory(max_memory)
-    if resume is not None:
-        given = [name for name in RUN_SELECTION
-                 if click_ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
-        if given:
-            raise click.UsageError(f"--resume takes the cases and their options from the run file; drop "
-                                   f"{', '.join('--' + g.replace('_', '-') for g in given)}")
+    given = {name: click_ctx.params[name] for name in RUN_SELECTION
+             if click_ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     try:
         machine = machine_info()
         commit = git_commit()  # ValueError: HARNESS_COMMIT is not a hash or a plain name
@@ -352,6 +281,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
             raise click.BadParameter(f"{resume_path} does not record its run options (written by an older "
                                      f"harness), so the missing cases are unknown; start a new run",
                                      param_hint="--resume")
+        refuse_other_selection(given, o, resume_path)
         try:
             kernel_names = check_names("kernel", o["kernels"], reg.kernels, "--resume")
             backend_names = check_names("backend", o["backends"], reg.backend_names, "--resume")
@@ -367,14 +297,15 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         done = {r["case_id"] for r in old_records}
         out_dir = resume_path.parent.parent
     else:
-        kernel_names = check_names("kernel", split_list(kernels), reg.kernels, "--kernels") or list(reg.kernels)
-        backend_names = (check_names("backend", split_list(backends), reg.backend_names, "--backends")
-                         or reg.backend_names)
+        kernel_names = check_names("kernel", given_list(kernels, "--kernels", "sum,matmul") or list(reg.kernels),
+                                   reg.kernels, "--kernels")
+        backend_names = check_names("backend", given_list(backends, "--backends", "numpy,opencl")
+                                    or reg.backend_names, reg.backend_names, "--backends")
         dtype_names = check_names("dtype", split_list(dtypes), DTYPES, "--dtypes")
         if not dtype_names:
             raise click.BadParameter("give at least one dtype", param_hint="--dtypes")
-        size_list = parse_sizes(sizes)
-        impl_names = split_list(impls)
+        size_list = parse_sizes(sizes) if given_list(sizes, "--sizes", "1000,4096") else []
+        impl_names = given_list(impls, "--impls", "array_api") or []
         if impl_names:
             check_names("implementation", impl_names, sorted({i.name for i in reg.impls.values()}), "--impls")
         budget_s = budget or PRESET_BUDGET_S[preset]
@@ -466,15 +397,10 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         if quiet:
             run_cases(planned, ctx, store, supervisor=supervisor)
         else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=con, transient=True) as bar:
-                task = bar.add_task("running", total=len(planned))
-
+            with RunProgress(con, total=n_run) as progress:
                 def on_record(rec):
                     store(rec)
-                    bar.update(task, advance=1, description=rec["case_id"][:60])
+                    progress.advance(rec)
 
                 run_cases(planned, ctx, on_record, supervisor=supervisor)
     except (KeyboardInterrupt, BrokenPipeError, ResultsWriteError) as exc:
@@ -489,16 +415,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         restore_sigterm(previous_sigterm)
     growth = store_growth(writer)
     if not quiet:
-        con.print(summary_table(records))
+        print_summary(con, records)
         skipped = [r for r in records if r["status"] == "skipped"]
-        reasons = {}
-        for r in skipped:
-            reasons.setdefault(r["message"], 0)
-            reasons[r["message"]] += 1
-        for msg, n in reasons.items():
-            from rich.markup import escape
-
-            con.print(f"skipped {n} case(s): {escape(msg)}")
         bad = gate_failures(records)
         unbounded = sum(1 for r in records if r.get("verdict") == "unbounded")
         counts = {}
