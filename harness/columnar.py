@@ -117,6 +117,18 @@ def _scalar_array(values: list[Any]):
     return None
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
+def _to_json(value: Any) -> str:
+    """JSON text of a nested field; values read from JSON need no conversion, except a
+    NaN or Infinity literal that Python's reader accepts."""
+    try:
+        return _ENCODER.encode(value)
+    except (ValueError, TypeError):
+        return json.dumps(to_json_safe(value), separators=(",", ":"), allow_nan=False, default=str)
+
+
 def columnarize(header: dict[str, Any], records: list[dict[str, Any]]):
     """(summary, nested) pyarrow tables of one run's records, row i = record i."""
     import pyarrow as pa
@@ -135,8 +147,7 @@ def columnarize(header: dict[str, Any], records: list[dict[str, Any]]):
         if arr is not None:
             summary[name] = arr
         elif any(v is not None for v in values):
-            nested[name] = pa.array([None if v is None else json.dumps(to_json_safe(v), separators=(",", ":"),
-                                                                       allow_nan=False) for v in values], pa.string())
+            nested[name] = pa.array([None if v is None else _to_json(v) for v in values], pa.string())
     return pa.table(summary), pa.table(nested)
 
 
@@ -310,20 +321,131 @@ def _concat(tables: list):
         return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 
-def _entry_part(entry: Entry, columns: Sequence[str] | None, where: Mapping[str, Any]):
-    """(summary table of the matching rows, {nested column: decoded values}) of one entry."""
+def _summary_part(entry: Entry, columns: Sequence[str] | None, where: Mapping[str, Any]):
+    """The matching rows of one entry's summary table: its row number and the asked columns."""
     wanted = entry.summary_columns if columns is None else [c for c in columns if c in entry.summary_columns]
     read = list(dict.fromkeys(["row", *wanted, *(c for c in where if c in entry.summary_columns)]))
     table = _read(entry, "summary", read)
     if where:
         table = table.filter(_mask(table, where, entry.summary_columns))
-    table = table.select(["row", *(c for c in wanted if c in table.column_names)])
+    return table.select(["row", *(c for c in wanted if c in table.column_names)])
+
+
+def _nested_part(entry: Entry, table, columns: Sequence[str] | None) -> dict[str, list]:
+    """{nested column: decoded values} of the rows of `table` (one entry's summary rows)."""
     nested_cols = entry.nested_columns if columns is None else [c for c in columns if c in entry.nested_columns]
-    nested: dict[str, list] = {}
-    if nested_cols and table.num_rows:
-        part = _read(entry, "nested", ["row", *nested_cols]).take(table["row"])
-        nested = {c: [_decode_json(v) for v in part[c].to_pylist()] for c in nested_cols if c in part.column_names}
-    return table, nested
+    if not nested_cols or not table.num_rows:
+        return {}
+    part = _read(entry, "nested", ["row", *nested_cols]).take(table["row"])
+    return {c: [_decode_json(v) for v in part[c].to_pylist()] for c in nested_cols if c in part.column_names}
+
+
+#: from this many files on, queries read one compacted summary of them all (see `compact_parts`).
+COMPACT_MIN_FILES = 32
+#: rows per row group of the compacted summary: sorted by kernel, so a kernel's query
+#: reads only the row groups whose statistics can hold it.
+COMPACT_ROW_GROUP = 32_768
+
+
+def _compact_paths(entries: Sequence[Entry]) -> tuple[Path, Path]:
+    """One compacted summary per folder the entries share: a new run replaces it."""
+    common = os.path.commonpath([str(e.source.resolve()) for e in entries])
+    digest = hashlib.sha256(common.encode()).hexdigest()[:32]
+    root = entries[0].root
+    assert root is not None
+    return root / f"compact-{digest}.parquet", root / f"compact-{digest}.json"
+
+
+def _compact_ids(entries: Sequence[Entry]) -> list:
+    return [[str(e.source.resolve()), e.key] for e in entries]
+
+
+def _build_compact(entries: Sequence[Entry], table_path: Path, meta_path: Path) -> None:
+    """Every entry's summary in one file, sorted by kernel; skipped (per-file reads stay)
+    when the files' columns cannot share one type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = []
+    for i, e in enumerate(entries):
+        t = _read(e, "summary", ["row", *e.summary_columns])
+        parts.append(t.append_column("_entry", pa.array([i] * t.num_rows, pa.int32())))
+    try:
+        table = pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return
+    if "kernel" in table.column_names:
+        table = table.sort_by([("kernel", "ascending")])
+    if meta_path.exists():
+        meta_path.unlink()
+    _write_atomic(table_path, lambda p: pq.write_table(table, p, row_group_size=COMPACT_ROW_GROUP))
+    meta = {"format": CACHE_FORMAT, "entries": _compact_ids(entries), "columns": table.column_names}
+    _write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta), encoding="utf-8"))
+
+
+def _filter_expression(where: Mapping[str, Any], present: Sequence[str]):
+    """`where` as a pyarrow filter (what _mask does, pushed down to the row groups);
+    None where a condition cannot be pushed down (a value of another type)."""
+    import pyarrow.compute as pc
+
+    expr = None
+    for col, want in where.items():
+        allowed = list(want) if isinstance(want, (list, tuple, set, frozenset)) else [want]
+        values = [v for v in allowed if v is not None]
+        if col not in present:
+            cond = pc.scalar(None in allowed)
+        else:
+            if any(not isinstance(v, (str, int, float, bool)) for v in values):
+                return None
+            cond = pc.field(col).isin(values) if values else pc.field(col).is_null()
+            if values and None in allowed:
+                cond = cond | pc.field(col).is_null()
+        expr = cond if expr is None else expr & cond
+    return expr
+
+
+def compact_parts(entries: Sequence[Entry], columns: Sequence[str] | None, where: Mapping[str, Any]):
+    """[(entry index, its matching summary rows)] read from the compacted summary of all the
+    entries, (re)building it when their files changed; None when per-file reads are used
+    (few files, no cache folder, or a compacted summary that cannot be built or read)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(entries) < COMPACT_MIN_FILES or any(e.root is None for e in entries):
+        return None
+    table_path, meta_path = _compact_paths(entries)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    except (OSError, ValueError):
+        meta = {}
+    try:
+        if meta.get("format") != CACHE_FORMAT or meta.get("entries") != _compact_ids(entries):
+            _build_compact(entries, table_path, meta_path)
+            if not meta_path.exists():
+                return None
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        present = [c for c in meta["columns"] if c not in ("row", "_entry")]
+        pq.read_metadata(table_path)  # a damaged file fails here, not as a filter of the wrong type
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        warnings.warn(f"compacted results summary {table_path}: {type(exc).__name__}; reading the files one by one "
+                      f"(it is rebuilt next time)", ResultsWarning, stacklevel=3)
+        if meta_path.exists():
+            meta_path.unlink()
+        return None
+    expr = _filter_expression(where, present) if where else None
+    if where and expr is None:
+        return None
+    wanted = present if columns is None else [c for c in columns if c in present]
+    try:
+        table = pq.read_table(table_path, columns=["_entry", "row", *wanted], filters=expr)
+    except (pa.ArrowException, OSError):  # e.g. a where value of another type than its column
+        return None
+    table = table.sort_by([("_entry", "ascending"), ("row", "ascending")])
+    idx = table["_entry"].to_numpy()
+    bounds = np.flatnonzero(np.diff(idx)) + 1
+    starts, stops = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(idx)]])
+    return [(int(idx[a]), table.slice(a, b - a).drop_columns(["_entry"])) for a, b in zip(starts, stops) if b > a]
 
 
 def query(entries: Sequence[Entry], columns: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
@@ -336,8 +458,11 @@ def query(entries: Sequence[Entry], columns: Sequence[str] | None = None, where:
 
     where = dict(where or {})
     tables, nested_parts, codes = [], [], []
-    for i, entry in enumerate(entries):
-        table, nested = _entry_part(entry, columns, where)
+    parts = compact_parts(entries, columns, where)
+    if parts is None:
+        parts = [(i, _summary_part(e, columns, where)) for i, e in enumerate(entries)]
+    for i, table in parts:
+        nested = _nested_part(entries[i], table, columns)
         if table.num_rows:
             tables.append(table)
             nested_parts.append((table.num_rows, nested))

@@ -320,9 +320,9 @@ class KernelPage:
                 entries = sorted(by_size[s], key=lambda r: (r["machine_id"], not r["backend"].startswith("numpy"), impl_label(r)))
                 u = num(entries[0].get("u")) if use_u else None
                 labels = [esc(self.entry_label(r)) for r in entries]
-                z, text, hover = [], [], []
+                z, text = [], []
                 for a in entries:
-                    zr, tr, hr = [], [], []
+                    zr, tr = [], []
                     for b in entries:
                         ea, eb = num(a.get("rel_error")), num(b.get("rel_error"))
                         same = a.get("output_sha256") and a.get("output_sha256") == b.get("output_sha256")
@@ -330,18 +330,17 @@ class KernelPage:
                         val = (d / u if (u and d is not None) else d)
                         zr.append(0.0 if same else val)
                         tr.append("≡" if same else (fmt(val, ".2g") if val is not None else "?"))
-                        hr.append(f"{esc(self.entry_label(a))} vs {esc(self.entry_label(b))}<br>"
-                                  + ("bitwise identical outputs" if same else "outputs differ bitwise")
-                                  + f"<br>|Δ error| = {fmt(d)}" + (f" = {fmt(val, '.3g')} u" if u and d is not None else ""))
                     z.append(zr)
                     text.append(tr)
-                    hover.append(hr)
+                # One hover template for every cell (not a string per cell): the matrix grows as
+                # the square of the entries, and with ten machines per-cell strings made the page MBs.
+                hover = ("%{y} vs %{x}<br>%{text}: " + ("≡ = bitwise identical outputs, else |Δ error|"
+                                                         + (" in units of u" if u else "")) + "<extra></extra>")
                 axes = [self.meta(r) for r in entries]
                 for a in axes:
                     a.pop("dtype")
                 fig = {"data": [{"type": "heatmap", "x": labels, "y": labels, "z": z, "text": text,
-                                 "texttemplate": "%{text}", "customdata": hover,
-                                 "hovertemplate": "%{customdata}<extra></extra>", "colorscale": DIFF_SCALE,
+                                 "texttemplate": "%{text}", "hovertemplate": hover, "colorscale": DIFF_SCALE,
                                  "zmin": 0, "zmax": max([1.0] + [v for zr in z for v in zr if v is not None]),
                                  "xgap": 1, "ygap": 1,
                                  "colorbar": {"title": {"text": "|Δ error|" + (" / u" if u else "")}},
