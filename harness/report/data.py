@@ -133,7 +133,8 @@ def _machine_stats(df) -> dict[str, dict[str, Any]]:
 
 def history_rows(df, max_commits: int = HISTORY_COMMITS) -> list[dict[str, Any]]:
     """Per machine, case and commit: the median time and error over that commit's ok runs,
-    its first timestamp and run count; only the newest `max_commits` commits of each kernel."""
+    its first timestamp and run count; only the newest `max_commits` commits of each kernel,
+    and of each series (machine, implementation, device, dtype) only its largest size."""
     ok = df[(df["status"] == "ok") & df["time_median_s"].notna() & df["commit"].notna() & df["size"].notna()]
     ok = ok.assign(commit=ok["commit"].astype(str))
     ok = ok[ok["commit"] != ""]
@@ -143,6 +144,10 @@ def history_rows(df, max_commits: int = HISTORY_COMMITS) -> list[dict[str, Any]]
     first["rank"] = first.groupby("kernel")["timestamp"].rank(method="first", ascending=False)
     keep = first[first["rank"] <= max_commits][["kernel", "commit"]]
     ok = ok.merge(keep, on=["kernel", "commit"])
+    # The history plot draws the largest size of each series: only those rows are kept,
+    # else there would be one row per record kept (a commit a night is a row a record).
+    series = ["machine_id", "kernel", "backend", "impl", "device", "dtype"]
+    ok = ok[ok["size"] == ok.groupby(series)["size"].transform("max")]
     agg = ok.groupby([*CASE_KEY, "commit"], sort=True).agg(
         time_median_s=("time_median_s", "median"), rel_error=("rel_error", "median"),
         error_ratio=("error_ratio", "median"), timestamp=("timestamp", "min"),

@@ -522,11 +522,14 @@ class KernelPage:
             pts = sorted((r for r in rows if r["size"] == size), key=lambda r: order.index(str(r["commit"])))
             if len(pts) < 2:
                 continue
-            hover = [f"{esc(self.name(r))} n={r['size']}<br>commit {esc(str(r['commit'])[:12])}<br>"
-                     f"{fmt_time(num(r['time_median_s']))}<br>error {fmt(num(r.get('rel_error')))}" for r in pts]
+            # One hover template per series, the numbers per point: a string per point made
+            # the history the largest part of a page with ten machines and 100 commits.
+            template = (f"{esc(self.name(pts[0]))} n={size}<br>commit %{{x}}<br>%{{y:.3g}} s (median of "
+                        "%{customdata[1]} run(s))<br>error %{customdata[0]:.3g}<extra></extra>")
             data.append(self.line(pts[0], [esc(short[str(r["commit"])]) for r in pts],
-                                  [float(r["time_median_s"]) for r in pts], hover,
-                                  name=f"{self.name(pts[0])} n={fmt_size(size)}"))
+                                  [float(r["time_median_s"]) for r in pts], None,
+                                  name=f"{self.name(pts[0])} n={fmt_size(size)}", hovertemplate=template,
+                                  customdata=[[num(r.get("rel_error")), r.get("n_runs", 1)] for r in pts]))
         if not data:
             return ""
         lay = self.layout("Median time across commits (largest size of each series)", "commit (oldest first)", "seconds",
