@@ -237,3 +237,31 @@ def test_only_pages_whose_inputs_changed_are_rebuilt(tmp_path, cache):
     assert build_report([results], out).rebuilt == ["sum"]
     (out / "kernel-saxpy.html").unlink()
     assert build_report([results], out).rebuilt == ["saxpy"]
+
+
+# ---- the scale benchmark -------------------------------------------------------------
+
+def test_synthetic_records_are_marked_and_never_go_under_results(tmp_path):
+    from harness.scale import CASES, ScaleUsageError, write_history
+    from harness.store import read_run
+
+    with pytest.raises(ScaleUsageError, match="never written under a results/ folder"):
+        write_history(tmp_path / "results" / "x", 10)
+    assert not (tmp_path / "results").exists()
+    (f,) = write_history(tmp_path / "syn", CASES)
+    header, records = read_run(f)
+    assert header["synthetic"] is True and header["machine_id"].startswith("synthetic")
+    assert len(records) == CASES and all(r["kernel"].startswith("synthetic") for r in records)
+    assert all(r["run_id"] == header["run_id"] for r in records)
+
+
+def test_scale_cli_refuses_a_results_folder_with_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    res = CliRunner().invoke(main, ["selftest", "--scale", "--scale-records", "100",
+                                    "--scale-dir", str(tmp_path / "results")])
+    assert res.exit_code == 2 and "results/" in res.output
+    res = CliRunner().invoke(main, ["selftest", "--scale", "--scale-records", "ten"])
+    assert res.exit_code == 2
