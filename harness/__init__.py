@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .store import load_results  # noqa: E402  (stdlib-only at import time)
+from .columnar import load_results  # noqa: E402  (stdlib-only at import time)
 
 __all__ = ["load_results", "__version__", "get_registry"]
 

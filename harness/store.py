@@ -165,6 +165,36 @@ def _migrate(path: Path, header: dict[str, Any], records: list[dict[str, Any]]):
     return header, records
 
 
+#: the kind `parse_line` gives a line that cannot be used (cut short, not JSON, not a record).
+DAMAGED = "damaged"
+
+
+def parse_line(raw: bytes) -> tuple[str, dict[str, Any]] | None:
+    """One line after the header, as (kind, object without its "kind"): the single place
+    where a JSONL line becomes a record, so every reader (read_run, the columnar cache)
+    accepts and refuses the same lines. None for a blank line; (DAMAGED, {}) for a line
+    that is cut short, not JSON, a record without case_id or of an unknown status.
+    Lines of unknown kinds come back as they are; readers ignore the kinds they don't know."""
+    if not raw.strip(b" \t\r"):
+        return None
+    if not raw.strip(b" \t\r\x00"):  # NUL filler a crash can leave at the end of a file
+        return DAMAGED, {}
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
+        return DAMAGED, {}
+    if not isinstance(obj, dict):
+        return DAMAGED, {}
+    kind = obj.pop("kind", None)
+    if kind == "record":
+        if (reason := record_problem(obj)):
+            return DAMAGED, {"reason": reason}
+        return "record", _decode(obj)
+    if not isinstance(kind, str) or kind == DAMAGED:
+        return "header", obj  # no kind (or a reserved one): ignored like a second header
+    return kind, obj
+
+
 def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header, records) of one results file. Raises ResultsFileError (a ValueError) if the
     file is unusable; damaged lines (a run killed mid-write) are dropped with one warning.
@@ -180,27 +210,17 @@ def read_run(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, An
     damaged: list[int] = []
     reasons: dict[int, str] = {}  # line -> why a line of valid JSON is not a usable record
     for lineno, raw in enumerate(rest.split(b"\n"), start=2):
-        if not raw.strip(b" \t\r"):
+        parsed = parse_line(raw)
+        if parsed is None:
             continue
-        if not raw.strip(b" \t\r\x00"):  # NUL filler a crash can leave at the end of a file
+        kind, obj = parsed
+        if kind == DAMAGED:
             damaged.append(lineno)
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
-            damaged.append(lineno)
-            continue
-        if not isinstance(obj, dict):
-            damaged.append(lineno)
-            continue
-        kind = obj.pop("kind", None)
-        if kind == "record":
-            if (reason := record_problem(obj)):
-                damaged.append(lineno)
-                reasons[lineno] = reason
-                continue
-            records.append(_decode(obj))
-        elif isinstance(kind, str) and kind != "header":
+            if obj.get("reason"):
+                reasons[lineno] = obj["reason"]
+        elif kind == "record":
+            records.append(obj)
+        elif kind != "header":
             header.setdefault(kind + "s", []).append(obj)
     if damaged:
         shown = ", ".join(f"{n}" + (f" ({reasons[n]})" if n in reasons else "") for n in damaged[:5])
@@ -262,31 +282,3 @@ def runs_warned_at_caller(path: str | os.PathLike, stacklevel: int = 2) -> list:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return runs
 
-
-def load_results(path: str | os.PathLike = "results"):
-    """All records under `path` (a file, or a folder searched recursively) as a DataFrame.
-
-    Run-level fields (run_id, machine_id, commit) fill in from the header where a
-    record lacks them; `machine` holds the header's machine dict and `results_file`
-    the file the row came from (a record's own `source`, e.g. "asv", is kept).
-    """
-    import pandas as pd
-
-    from .record import REQUIRED_FIELDS
-
-    rows = []
-    for f, header, records in runs_warned_at_caller(path, stacklevel=3):
-        for r in records:
-            row = dict(r)
-            for k in ("run_id", "machine_id", "commit"):
-                if row.get(k) is None:
-                    row[k] = header.get(k)
-            row["machine"] = header.get("machine", {})
-            row["results_file"] = str(f)
-            rows.append(row)
-    cols = list(REQUIRED_FIELDS)
-    df = pd.DataFrame(rows)
-    for c in cols:
-        if c not in df.columns:
-            df[c] = None
-    return df

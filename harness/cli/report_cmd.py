@@ -30,7 +30,7 @@ def command(results, out_dir, open_browser, serve, port):
         raise click.UsageError(str(exc)) from exc
     for w in site.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"report: {site.index} ({len(site.pages)} kernel page(s), {site.n_records} records, "
+    click.echo(f"report: {site.index} ({len(site.pages)} kernel page(s), {len(site.rebuilt)} rebuilt, {site.n_records} records, "
                f"{len(site.machines)} machine(s))")
     if open_browser:
         import webbrowser

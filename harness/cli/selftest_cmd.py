@@ -21,8 +21,15 @@ from .common import console
               help="Exit non-zero when fewer than this share of the agreement cases are within their "
                    "tolerance of timeit [default: 0.9; --reduced only reports unless this is given].")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the JSON here (default: <results>/<machine_id>/selftest.json; '-' for none).")
-def command(as_json, reduced, no_run, run_out, out_file, min_agreement):
+              help="Write the JSON here (default: <results>/<machine_id>/selftest.json; '-' for none; "
+                   "with --scale: none unless given).")
+@click.option("--scale", is_flag=True, help="Instead: the scale benchmark, load and report on N synthetic "
+              "records (in a temporary folder, never under results/) with the growth exponent.")
+@click.option("--scale-records", default="10000,100000,1000000", show_default=True, metavar="N,N,...",
+              help="With --scale: the history sizes to measure.")
+@click.option("--scale-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --scale: where the temporary folder goes (default: the system's temp folder).")
+def command(as_json, reduced, no_run, run_out, out_file, min_agreement, scale, scale_records, scale_dir):
     """Measure the harness's own overhead and check its timings against its peers.
 
     Exits 1 when the share of agreement cases within tolerance is below the threshold:
@@ -30,6 +37,9 @@ def command(as_json, reduced, no_run, run_out, out_file, min_agreement):
     from ..selftest import AGREEMENT_THRESHOLD, default_output, run_selftest, write
 
     con = console()
+    if scale:
+        _scale(con, as_json, scale_records, scale_dir, out_file)
+        return
     gate = min_agreement if min_agreement is not None else (None if reduced else AGREEMENT_THRESHOLD)
     res = run_selftest(reduced=reduced, run=not no_run, run_out=run_out,
                        progress=None if as_json else (lambda s: con.print(f"selftest: {s} ...")),
@@ -44,6 +54,53 @@ def command(as_json, reduced, no_run, run_out, out_file, min_agreement):
         _print_tables(con, res, path)
     if gate is not None and not res["agreement_summary"]["passed"]:
         raise SystemExit(1)
+
+
+def _scale(con, as_json, records, work, out_file) -> None:
+    """`--scale`: the benchmark of harness/scale.py, as a table or JSON."""
+    from ..scale import ScaleUsageError, run_scale
+    from ..selftest import write
+
+    try:
+        sizes = [int(x) for x in records.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{records!r} is not a comma-separated list of integers",
+                                 param_hint="--scale-records") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("give at least one positive size", param_hint="--scale-records")
+    try:
+        res = run_scale(sizes, work, progress=None if as_json else (lambda s: con.print(f"scale: {s} ...")))
+    except ScaleUsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    path = write(res, out_file) if out_file and str(out_file) != "-" else None
+    if as_json:
+        click.echo(json.dumps(res, indent=1, default=str))
+        return
+    _print_scale(con, res, path)
+
+
+def _print_scale(con, res, path) -> None:
+    from rich.table import Table
+
+    t = Table(title="Scale benchmark (synthetic records): seconds, peak RSS", title_justify="left")
+    for c in ("records", "files", "JSONL", "convert", "load summary", "load one kernel", "report", "report again",
+              "peak RSS", "site", "largest kernel page"):
+        t.add_column(c)
+    mb = lambda b: f"{(b or 0) / 2**20:.0f} MB"  # noqa: E731
+    sec = lambda step: f"{step['seconds']:.2f} s" if "seconds" in step else step.get("error", "?")  # noqa: E731
+    for r in res["sizes"]:
+        rss = max((r[s].get("peak_rss_bytes") or 0) for s in ("convert", "load_summary", "load_kernel", "report"))
+        t.add_row(f"{r['n_records'] or r['n_records_asked']:,}", str(r["n_files"]), mb(r["jsonl_bytes"]),
+                  *(sec(r[s]) for s in ("convert", "load_summary", "load_kernel", "report", "report_again")),
+                  mb(rss), mb(r["site_bytes"]), f"{r['kernel_page_bytes'] / 2**20:.2f} MB")
+    con.print(t)
+    exps = ", ".join(f"{k} {v:.2f}" for k, v in res["growth_exponent"].items() if v is not None)
+    con.print(f"growth exponent (slope of log time against log records): {exps or 'needs two sizes'}")
+    for goal, g in res["goals_at_largest"].items():
+        con.print(f"  {goal}: {g['measured']:.3g} (goal {g['goal']:.3g}) {'met' if g['met'] else '[red]MISSED[/]'}")
+    con.print(f"load average after: {res['loadavg_after']}")
+    if path:
+        con.print(f"written to {path}")
 
 
 def _print_tables(con, res, path) -> None:

@@ -24,6 +24,8 @@ class Site:
     n_records: int = 0
     machines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: kernels whose page was (re)built this time; the others were unchanged.
+    rebuilt: list[str] = field(default_factory=list)
 
 
 def plotly_js_path() -> Path:
@@ -51,13 +53,14 @@ def write_assets(out: Path) -> None:
 
 
 def build_report(results: Sequence[str | Path], out: str | Path = "reports") -> Site:
-    """Build the site from every results file under `results` into `out`; returns what was written."""
-    from .data import latest, load
+    """Build the site from every results file under `results` into `out`; returns what was
+    written. Kernel pages whose inputs are unchanged since the last build are kept."""
+    from .data import impl_label, load
     from .html import page_file
     from .index_page import build_index
     from .kernel_page import KernelPage
+    from .rebuild import code_signature, fingerprint, read_state, write_state
     from .style import Style
-    from .data import impl_label
 
     rs = load(results)
     if not rs.records:
@@ -67,13 +70,20 @@ def build_report(results: Sequence[str | Path], out: str | Path = "reports") -> 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_assets(out)
-    style = Style((impl_label(r) for r in rs.records), rs.machines)
-    site = Site(out=out, index=out / "index.html", n_records=len(rs.records), machines=rs.machines,
+    style = Style((impl_label(r) for r in [*rs.records, *rs.history]), rs.machines)
+    site = Site(out=out, index=out / "index.html", n_records=rs.n_records, machines=rs.machines,
                 warnings=rs.warnings)
+    built, code = read_state(out), code_signature()
+    state: dict[str, str] = {}
     for kernel in rs.kernels:
         recs = [r for r in rs.records if r["kernel"] == kernel]
+        history = [r for r in rs.history if r["kernel"] == kernel]
         path = out / page_file(kernel)
-        path.write_text(KernelPage(kernel, recs, rs.records, style).build(), encoding="utf-8")
+        state[path.name] = fingerprint(code, style, recs, history)
+        if built.get(path.name) != state[path.name] or not path.is_file():
+            path.write_text(KernelPage(kernel, recs, history, style).build(), encoding="utf-8")
+            site.rebuilt.append(kernel)
         site.pages[kernel] = path
     site.index.write_text(build_index(rs), encoding="utf-8")
+    write_state(out, state)
     return site

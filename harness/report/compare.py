@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..output_sample import sample_max_rel_diff
-from .data import impl_label, is_failure, latest, load, num, verdict_of
+from .data import distinct, impl_label, is_failure, latest, load, num, verdict_of
 
 
 class SelectionError(ValueError):
@@ -47,21 +47,19 @@ def select(spec: str, results: Sequence[str | Path]) -> Selection:
     if not folders:
         raise SelectionError(f"{spec!r} is not a results file or folder, and there is no results folder "
                              f"({', '.join(map(str, results))}) to look up a commit in")
-    rs = load(folders)
-    by_run = [r for r in rs.records if r.get("run_id") == spec]
-    if by_run:
-        return Selection(spec, "run_id", spec, by_run, rs.warnings)
+    by_run = load(folders, where={"run_id": spec})
+    if by_run.records:
+        return Selection(spec, "run_id", spec, by_run.records, by_run.warnings)
     if not re.fullmatch(r"[0-9a-fA-F]{4,64}", spec):
         raise SelectionError(f"{spec!r} is not a results file, a folder, a run id, or a commit hash prefix "
                              f"(at least 4 hex digits) in {', '.join(map(str, folders))}")
-    commits = sorted({str(r["commit"]) for r in rs.records if r.get("commit")
-                      and str(r["commit"]).lower().startswith(spec.lower())})
+    commits = [c for c in distinct(folders, "commit") if c.lower().startswith(spec.lower())]
     if not commits:
         raise SelectionError(f"no results for commit {spec!r} in {', '.join(map(str, folders))}")
     if len(commits) > 1:
         raise SelectionError(f"commit prefix {spec!r} is ambiguous: {', '.join(c[:12] for c in commits)}")
-    return Selection(spec, "commit", commits[0][:10], [r for r in rs.records if str(r.get("commit")) == commits[0]],
-                     rs.warnings)
+    chosen = load(folders, where={"commit": commits[0]})
+    return Selection(spec, "commit", commits[0][:10], chosen.records, chosen.warnings)
 
 
 def _key(r: dict[str, Any], machine: bool, device: bool) -> tuple:

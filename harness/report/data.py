@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..columnar import fetch_records, open_entries, query
 from ..record import FAILURE_STATUSES
-from ..store import ResultsWarning, iter_runs
+from ..store import ResultsWarning
 
 BASELINE_BACKEND = "numpy"
 
@@ -28,11 +29,21 @@ class Run:
 
 @dataclass
 class ResultSet:
-    """All records of the given folders, with the run headers they came from."""
+    """What the report draws from the given folders, aggregated so that its size does not
+    grow with the number of runs: the newest record of each case on each machine (whole,
+    with samples and output samples), per-commit medians for the history, counts.
+
+    Only the summary columns of every record are read; whole records only for the newest."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: one row per (machine, case, commit): median time and error over that commit's runs.
+    history: list[dict[str, Any]] = field(default_factory=list)
+    #: every record read, before keeping the newest per case.
+    n_records: int = 0
+    #: machine_id -> {"records", "ok", "commits"} over every record of that machine.
+    machine_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def machines(self) -> list[str]:
@@ -63,31 +74,120 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) or f == math.inf else None
 
 
-def load(paths: Sequence[str | Path]) -> ResultSet:
-    """Read every results file under `paths`; unusable files become warnings, not errors."""
+#: the newest record per these fields is the one the pages show (reruns replace older ones).
+CASE_KEY = ("machine_id", "kernel", "impl", "backend", "device", "dtype", "size")
+TEXT_FIELDS = ("backend", "impl", "device", "dtype", "status", "kernel")
+#: the summary columns the aggregation reads from every record.
+SUMMARY_FIELDS = (*CASE_KEY, "status", "commit", "run_id", "timestamp", "time_median_s", "rel_error",
+                  "error_ratio")
+#: a kernel page's history shows this many commits at most (the newest), so that its size
+#: stays bounded however long the history.
+HISTORY_COMMITS = 100
+
+
+def _summary_frame(paths: Sequence[str | Path], where: dict[str, Any] | None):
+    """(entries, the summary columns of every usable record, normalised as report rows are)."""
+    import pandas as pd
+
+    entries = []
+    for p in paths:
+        entries += open_entries([p])
+    df = query(entries, SUMMARY_FIELDS, where, position=True)
+    df = df[df["kernel"].notna() & (df["kernel"].astype(str) != "") & df["machine_id"].notna()].copy()
+    for k in (*TEXT_FIELDS, "machine_id"):
+        df[k] = df[k].fillna("").astype(str)
+    df["size"] = pd.to_numeric(df["size"], errors="coerce")
+    df["timestamp"] = df["timestamp"].fillna("").astype(str)
+    for k in ("time_median_s", "rel_error", "error_ratio"):
+        df[k] = pd.to_numeric(df[k], errors="coerce")
+    return entries, df
+
+
+def _newest(df):
+    """The newest row of each case and machine; equal timestamps: the later file and line."""
+    newest = df.sort_values(["timestamp", "_entry", "_row"], kind="stable")
+    newest = newest.drop_duplicates(subset=list(CASE_KEY), keep="last")
+    return newest.sort_values(["_entry", "_row"], kind="stable")
+
+
+def _report_row(rec: dict[str, Any], header: dict[str, Any], path: str) -> dict[str, Any]:
+    row = dict(rec)
+    machine = header.get("machine") or {}
+    row["machine_id"] = str(row["machine_id"])
+    row["machine"] = machine if isinstance(machine, dict) else {}
+    row["file"] = path
+    row["size"] = int(row["size"]) if _num(row.get("size")) is not None else None
+    for k in TEXT_FIELDS:
+        row[k] = "" if row.get(k) is None else str(row[k])
+    return row
+
+
+def _machine_stats(df) -> dict[str, dict[str, Any]]:
+    out = {}
+    for mid, rows in df.groupby("machine_id", sort=True):
+        commits = rows["commit"].dropna().astype(str)
+        out[str(mid)] = {"records": int(len(rows)), "ok": int((rows["status"] == "ok").sum()),
+                         "commits": sorted({c[:8] for c in commits.unique() if c})}
+    return out
+
+
+def history_rows(df, max_commits: int = HISTORY_COMMITS) -> list[dict[str, Any]]:
+    """Per machine, case and commit: the median time and error over that commit's ok runs,
+    its first timestamp and run count; only the newest `max_commits` commits of each kernel,
+    and of each series (machine, implementation, device, dtype) only its largest size."""
+    ok = df[(df["status"] == "ok") & df["time_median_s"].notna() & df["commit"].notna() & df["size"].notna()]
+    ok = ok.assign(commit=ok["commit"].astype(str))
+    ok = ok[ok["commit"] != ""]
+    if ok.empty:
+        return []
+    first = ok.groupby(["kernel", "commit"], sort=False)["timestamp"].min().reset_index()
+    first["rank"] = first.groupby("kernel")["timestamp"].rank(method="first", ascending=False)
+    keep = first[first["rank"] <= max_commits][["kernel", "commit"]]
+    ok = ok.merge(keep, on=["kernel", "commit"])
+    # The history plot draws the largest size of each series: only those rows are kept,
+    # else there would be one row per record kept (a commit a night is a row a record).
+    series = ["machine_id", "kernel", "backend", "impl", "device", "dtype"]
+    ok = ok[ok["size"] == ok.groupby(series)["size"].transform("max")]
+    agg = ok.groupby([*CASE_KEY, "commit"], sort=True).agg(
+        time_median_s=("time_median_s", "median"), rel_error=("rel_error", "median"),
+        error_ratio=("error_ratio", "median"), timestamp=("timestamp", "min"),
+        n_runs=("time_median_s", "size")).reset_index()
+    rows = agg.to_dict("records")
+    for r in rows:
+        r["size"] = int(r["size"])
+        r["status"] = "ok"
+    return rows
+
+
+def load(paths: Sequence[str | Path], where: dict[str, Any] | None = None) -> ResultSet:
+    """Read every results file under `paths` (the records matching `where`, a
+    columnar.query condition); unusable files become warnings, not errors."""
     rs = ResultSet()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResultsWarning)
-        for p in paths:
-            for f, header, records in iter_runs(p):
-                rs.runs.append(Run(str(f), header, len(records)))
-                machine = header.get("machine") or {}
-                for r in records:
-                    row = dict(r)
-                    for k in ("run_id", "machine_id", "commit"):
-                        if row.get(k) is None:
-                            row[k] = header.get(k)
-                    if not row.get("kernel") or row.get("machine_id") is None:
-                        continue
-                    row["machine_id"] = str(row["machine_id"])
-                    row["machine"] = machine if isinstance(machine, dict) else {}
-                    row["file"] = str(f)
-                    row["size"] = int(row["size"]) if _num(row.get("size")) is not None else None
-                    for k in ("backend", "impl", "device", "dtype", "status", "kernel"):
-                        row[k] = "" if row.get(k) is None else str(row[k])
-                    rs.records.append(row)
+        entries, df = _summary_frame(paths, where)
+        newest = _newest(df)
+        picks: dict[int, list[int]] = defaultdict(list)
+        for e, r in zip(newest["_entry"], newest["_row"]):
+            picks[int(e)].append(int(r))
+        full = fetch_records(entries, picks)
     rs.warnings = [str(w.message) for w in caught]
+    rs.runs = [Run(str(e.source), e.header, e.n_records) for e in entries]
+    rs.records = [_report_row(full[(int(e), int(r))], entries[int(e)].header, str(entries[int(e)].source))
+                  for e, r in zip(newest["_entry"], newest["_row"])]
+    rs.history = history_rows(df)
+    rs.n_records = len(df)
+    rs.machine_stats = _machine_stats(df)
     return rs
+
+
+def distinct(paths: Sequence[str | Path], column: str) -> list[str]:
+    """The distinct non-empty values of one field over every record under `paths`
+    (e.g. the commits a prefix may name), reading that column only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)
+        df = query([e for p in paths for e in open_entries([p])], [column])
+    return sorted({str(v) for v in df[column].dropna() if str(v)})
 
 
 def impl_label(r: dict[str, Any]) -> str:

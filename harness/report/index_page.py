@@ -46,25 +46,23 @@ def cpu_text(m: dict) -> str:
 
 def machines_section(rs: ResultSet) -> str:
     info = rs.machine_info()
-    by_machine = group(rs.records, "machine_id")
     runs_by_machine: dict[str, list] = defaultdict(list)
     for run in rs.runs:
         runs_by_machine[str(run.header.get("machine_id"))].append(run)
     rows = []
     for mid in rs.machines:
         m = info.get(mid, {})
-        recs = by_machine.get((mid,), [])
+        stats = rs.machine_stats.get(mid, {})
         runs = runs_by_machine.get(mid, [])
-        commits = sorted({str(r.get("commit"))[:8] for r in recs if r.get("commit")})
+        commits = stats.get("commits", [])
         last = max((str(r.header.get("started") or "") for r in runs), default="")
         gpus = ", ".join(str(g.get("name")) for g in (m.get("gpus") or []) if isinstance(g, dict)) or "none"
         cores = f"{m.get('cores_physical', '?')} phys / {m.get('cores_logical', '?')} logical"
         libs = m.get("libraries") if isinstance(m.get("libraries"), dict) else {}
         libtxt = ", ".join(f"{k} {v}" for k, v in libs.items() if k in ("numpy", "torch", "pyopencl", "cupy-cuda12x", "cupy"))
-        n_ok = sum(1 for r in recs if r["status"] == "ok")
         rows.append(([esc(mid), esc(cpu_text(m)), esc(cores), esc(_gib(m.get("memory_bytes"))), esc(m.get("os", "")),
                       esc(gpus), f'<span class="mono">{esc(_devices_text(m))}</span>', esc(libtxt),
-                      str(len(runs)), f"{len(recs)} ({n_ok} ok)", esc(last), esc(", ".join(commits))],
+                      str(len(runs)), f"{stats.get('records', 0)} ({stats.get('ok', 0)} ok)", esc(last), esc(", ".join(commits))],
                      filter_attrs(machine=mid)))
     t = table(["machine", "CPU (family/model, ISA)", "cores", "memory", "OS", "GPUs", "devices", "libraries", "runs", "records",
                "last run", "commits"], rows)
@@ -284,7 +282,7 @@ def build_index(rs: ResultSet) -> str:
     vc = verdict_counts(recs)
     over, unb = vc["out_of_bound"] + vc["spec_error"], vc["unbounded"]
     fails = sum(v for s, v in st.items() if s not in ("ok", "skipped"))
-    summary = (f'<p class="lead">{len(rs.records)} records ({len(recs)} distinct cases per machine) from {len(rs.runs)} '
+    summary = (f'<p class="lead">{rs.n_records} records ({len(recs)} distinct cases per machine) from {len(rs.runs)} '
                f'run(s) on {len(rs.machines)} machine(s), {len(rs.kernels)} kernel(s): {st.get("ok", 0)} measured, '
                f'<span class="{"bad" if fails else "good"}">{fails} failed</span>, '
                f'<span class="{"bad" if over else "good"}">{over} over their error bound</span>, '

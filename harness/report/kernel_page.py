@@ -320,9 +320,9 @@ class KernelPage:
                 entries = sorted(by_size[s], key=lambda r: (r["machine_id"], not r["backend"].startswith("numpy"), impl_label(r)))
                 u = num(entries[0].get("u")) if use_u else None
                 labels = [esc(self.entry_label(r)) for r in entries]
-                z, text, hover = [], [], []
+                z, text = [], []
                 for a in entries:
-                    zr, tr, hr = [], [], []
+                    zr, tr = [], []
                     for b in entries:
                         ea, eb = num(a.get("rel_error")), num(b.get("rel_error"))
                         same = a.get("output_sha256") and a.get("output_sha256") == b.get("output_sha256")
@@ -330,18 +330,17 @@ class KernelPage:
                         val = (d / u if (u and d is not None) else d)
                         zr.append(0.0 if same else val)
                         tr.append("≡" if same else (fmt(val, ".2g") if val is not None else "?"))
-                        hr.append(f"{esc(self.entry_label(a))} vs {esc(self.entry_label(b))}<br>"
-                                  + ("bitwise identical outputs" if same else "outputs differ bitwise")
-                                  + f"<br>|Δ error| = {fmt(d)}" + (f" = {fmt(val, '.3g')} u" if u and d is not None else ""))
                     z.append(zr)
                     text.append(tr)
-                    hover.append(hr)
+                # One hover template for every cell (not a string per cell): the matrix grows as
+                # the square of the entries, and with ten machines per-cell strings made the page MBs.
+                hover = ("%{y} vs %{x}<br>%{text}: " + ("≡ = bitwise identical outputs, else |Δ error|"
+                                                         + (" in units of u" if u else "")) + "<extra></extra>")
                 axes = [self.meta(r) for r in entries]
                 for a in axes:
                     a.pop("dtype")
                 fig = {"data": [{"type": "heatmap", "x": labels, "y": labels, "z": z, "text": text,
-                                 "texttemplate": "%{text}", "customdata": hover,
-                                 "hovertemplate": "%{customdata}<extra></extra>", "colorscale": DIFF_SCALE,
+                                 "texttemplate": "%{text}", "hovertemplate": hover, "colorscale": DIFF_SCALE,
                                  "zmin": 0, "zmax": max([1.0] + [v for zr in z for v in zr if v is not None]),
                                  "xgap": 1, "ygap": 1,
                                  "colorbar": {"title": {"text": "|Δ error|" + (" / u" if u else "")}},
@@ -523,11 +522,14 @@ class KernelPage:
             pts = sorted((r for r in rows if r["size"] == size), key=lambda r: order.index(str(r["commit"])))
             if len(pts) < 2:
                 continue
-            hover = [f"{esc(self.name(r))} n={r['size']}<br>commit {esc(str(r['commit'])[:12])}<br>"
-                     f"{fmt_time(num(r['time_median_s']))}<br>error {fmt(num(r.get('rel_error')))}" for r in pts]
+            # One hover template per series, the numbers per point: a string per point made
+            # the history the largest part of a page with ten machines and 100 commits.
+            template = (f"{esc(self.name(pts[0]))} n={size}<br>commit %{{x}}<br>%{{y:.3g}} s (median of "
+                        "%{customdata[1]} run(s))<br>error %{customdata[0]:.3g}<extra></extra>")
             data.append(self.line(pts[0], [esc(short[str(r["commit"])]) for r in pts],
-                                  [float(r["time_median_s"]) for r in pts], hover,
-                                  name=f"{self.name(pts[0])} n={fmt_size(size)}"))
+                                  [float(r["time_median_s"]) for r in pts], None,
+                                  name=f"{self.name(pts[0])} n={fmt_size(size)}", hovertemplate=template,
+                                  customdata=[[num(r.get("rel_error")), r.get("n_runs", 1)] for r in pts]))
         if not data:
             return ""
         lay = self.layout("Median time across commits (largest size of each series)", "commit (oldest first)", "seconds",
