@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .record import REQUIRED_FIELDS, from_json_value, to_json_safe
-from .store import ResultsFileError, ResultsWarning, read_run, result_files
+from .store import ResultsFileError, ResultsWarning, read_run, result_files, warnings_at_caller
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 #: bump when the layout of an entry changes: entries of another format are rebuilt.
@@ -507,7 +507,9 @@ def load_results(path: str | os.PathLike = "results", columns: Sequence[str] | N
     lacks them. Unusable files and damaged lines are skipped with a ResultsWarning, as
     store.iter_runs does; the JSONL files are never written.
     """
-    return query(open_entries([path], cache), columns, where)
+    with warnings_at_caller():
+        entries = open_entries([path], cache)
+    return query(entries, columns, where)
 
 
 def fetch_records(entries: Sequence[Entry], picks: Mapping[int, Sequence[int]]) -> dict[tuple[int, int], dict]:

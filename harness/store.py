@@ -13,6 +13,7 @@ none. Version 1 is the first, so `MIGRATIONS` is empty for now.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -267,18 +268,17 @@ def iter_runs(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any], l
         yield f, header, records
 
 
-def runs_warned_at_caller(path: str | os.PathLike, stacklevel: int = 2) -> list:
-    """iter_runs as a list, with each of its warnings issued once, attributed to the
-    caller's line (stacklevel counts from here). Left to themselves they point into this
-    module, so Python echoes a line of harness code under each message, which reads as
-    the warning printed a second time."""
+@contextlib.contextmanager
+def warnings_at_caller(stacklevel: int = 4):
+    """Gives each ResultsWarning raised inside once, attributed to the line that called
+    the function using this (4: this generator, contextlib, the function, its caller). Left to themselves they
+    point into the harness, so Python echoes a line of harness code under each message,
+    which reads as the warning printed a second time."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = list(iter_runs(path))
+        yield
     for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ResultsWarning)):
         warnings.warn(message, ResultsWarning, stacklevel=stacklevel)
     for w in caught:
         if not issubclass(w.category, ResultsWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return runs
-
