@@ -69,33 +69,41 @@ def default_results_dir(conf_dir: str | os.PathLike = ".") -> Path:
         return Path(conf_dir) / "results" / "asv"
 
 
-def impl_label(impl: str, backend: str) -> str:
-    """The benchmark parameter naming an implementation: "numpy", or "array_api@torch"
-    for one not named after its backend. benchmarks/ makes and parses labels with these
-    two functions, so the grid and the importer cannot disagree."""
-    return impl if impl == backend else f"{impl}@{backend}"
-
-
 def parse_label(label: str) -> tuple[str, str]:
-    """(impl, backend) of a benchmark implementation label ("array_api@torch", "numpy")."""
+    """(impl, backend) of a benchmark implementation label ("array_api@torch", "numpy"),
+    as benchmarks/_grid.impl_label writes it; the benchmarks parse labels with this one."""
     impl, _, backend = label.partition("@")
     return impl, (backend or impl)
 
 
-def asv_machine_args(machine_id: str, info: dict[str, Any]) -> list[str]:
-    """`asv machine` arguments that file this box under the harness's id, with the
-    harness's own description of it (the microarchitecture in `cpu`: asv's default,
-    the CPU's marketing name, cannot tell a Zen 3 from a Zen 5)."""
-    cpu = str(info.get("cpu") or "unknown CPU")
+def asv_machine_fields(machine_id: str, info: dict[str, Any]) -> dict[str, str]:
+    """asv's description of this box under the harness's id: asv's own defaults (os,
+    arch, ...) with the harness's CPU (its microarchitecture added: asv's default, the
+    CPU's marketing name, cannot tell a Zen 3 from a Zen 5), cores and memory."""
+    from asv.machine import Machine
+
+    fields = {k: str(v) for k, v in Machine.get_defaults().items()}
+    cpu = str(info.get("cpu") or fields.get("cpu") or "unknown CPU")
     if info.get("microarchitecture"):
         cpu += f" ({info['microarchitecture']})"
-    fields = {"--machine": machine_id, "--os": info.get("os"), "--arch": info.get("arch"), "--cpu": cpu,
-              "--num_cpu": info.get("cores_logical"), "--ram": info.get("memory_bytes")}
-    args = ["--yes"]
-    for flag, value in fields.items():
+    fields.update(machine=machine_id, cpu=cpu)
+    for key, value in (("num_cpu", info.get("cores_logical")), ("ram", info.get("memory_bytes")),
+                       ("os", info.get("os")), ("arch", info.get("arch"))):
         if value is not None:
-            args += [flag, str(value)]
-    return args
+            fields[key] = str(value)
+    return fields
+
+
+def save_asv_machine(machine_id: str, info: dict[str, Any], path: str | None = None) -> dict[str, str]:
+    """Store this box in asv's machine file (~/.asv-machine.json) under `machine_id`,
+    every field filled (`asv machine --yes --machine ID` stores only the fields that
+    differ from asv's defaults, so results would lack os, arch and ram)."""
+    _load_asv()
+    from asv.machine import MachineCollection
+
+    fields = asv_machine_fields(machine_id, info)
+    MachineCollection.save(machine_id, fields, _path=path)
+    return fields
 
 
 def _iso(ms: Any) -> str | None:

@@ -98,11 +98,15 @@ def test_frozen_grid_is_the_configs_own(monkeypatch, tmp_path):
 
 
 def test_labels_and_class_names(monkeypatch):
-    """One label definition, harness.asv_bridge's, for the grid and the importer."""
-    from harness.asv_bridge import impl_label, parse_label
+    """One label parser, harness.asv_bridge's, for the grid and the importer; it reads back
+    every label the grid writes."""
+    from harness.asv_bridge import parse_label
 
     grid_mod = _grid(monkeypatch)
-    assert not hasattr(grid_mod, "parse_label") and not hasattr(grid_mod, "impl_label")
+    impl_label = grid_mod.impl_label
+    assert not hasattr(grid_mod, "parse_label")
+    for impl, backend in (("array_api", "torch"), ("numpy", "numpy"), ("opencl_local", "opencl")):
+        assert parse_label(impl_label(impl, backend)) == (impl, backend)
     assert parse_label("array_api@torch") == ("array_api", "torch")
     assert parse_label("numpy") == ("numpy", "numpy")
     assert impl_label("opencl", "opencl") == "opencl"
@@ -163,7 +167,8 @@ def test_import_asv_usage_errors(tmp_path):
 # -- the real asv ------------------------------------------------------------------------
 def _asv_env(home: Path) -> dict:
     env = dict(os.environ)
-    env.update(HOME=str(home), HARNESS_ASV_PRESET="default", PYTHONPATH=str(REPO))
+    # ASV_PYTHONPATH: asv's benchmark processes drop PYTHONPATH and import this checkout's harness only so
+    env.update(HOME=str(home), HARNESS_ASV_PRESET="default", PYTHONPATH=str(REPO), ASV_PYTHONPATH=str(REPO))
     env.pop("ASV_CONF_DIR", None)
     return env
 

@@ -3,19 +3,17 @@ results (results/asv/<id>/) and harness runs (results/<id>/) of one box share on
 and two boxes never share one (asv's default name is the hostname: "vm" on many)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import click
 
 
 @click.command("asv-machine")
-@click.option("--id", "print_id", is_flag=True, help="Only print the id (for `asv run --machine \"$(harness asv-machine --id)\"`).")
-@click.option("--config", "config", help="asv config file, passed on to `asv machine` (default: asv's own).")
-def command(print_id, config):
-    """Describe this machine to asv under its harness machine id (`asv machine --yes` with
-    the harness's CPU, core, memory and OS fields). Run once per machine and user."""
-    from ..asv_bridge import asv_machine_args
+@click.option("--id", "print_id", is_flag=True,
+              help="Only print the id (for `asv run --machine \"$(harness asv-machine --id)\"`).")
+def command(print_id):
+    """Describe this machine to asv under its harness machine id, in ~/.asv-machine.json
+    (what `asv machine --yes` does, named by the hardware fingerprint instead of the
+    hostname). Run once per machine and user, before `asv run`."""
+    from ..asv_bridge import AsvImportError, save_asv_machine
     from ..machine import machine_id, machine_info
 
     try:
@@ -25,15 +23,9 @@ def command(print_id, config):
     if print_id:
         click.echo(mid)
         return
-    args = [sys.executable, "-m", "asv", *(["--config", config] if config else []), "machine",
-            *asv_machine_args(mid, machine_info())]
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise click.ClickException(f"could not run asv machine: {exc}") from exc
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise click.ClickException(f"asv machine failed (exit {done.returncode}): {tail[0]}; "
-                                   "is asv installed? pip install 'kernel-harness[asv]'")
-    click.echo(f"asv machine {mid!r} saved in ~/.asv-machine.json; its asv results go to "
-               f"<results_dir>/{mid}/, `harness import-asv` writes results/{mid}/")
+        fields = save_asv_machine(mid, machine_info())
+    except AsvImportError as exc:  # asv not installed
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"asv machine {mid!r} ({fields['cpu']}, {fields['num_cpu']} cores) saved in ~/.asv-machine.json; "
+               f"asv results go to <results_dir>/{mid}/, `harness import-asv` writes results/{mid}/")

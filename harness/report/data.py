@@ -132,9 +132,17 @@ def latest(records: Iterable[dict[str, Any]], key=lambda r: (r["machine_id"], r[
     best: dict[Any, dict[str, Any]] = {}
     for r in records:
         k = key(r)
-        if k not in best or str(r.get("timestamp") or "") >= str(best[k].get("timestamp") or ""):
+        if k not in best or newness(r) >= newness(best[k]):
             best[k] = r
     return list(best.values())
+
+
+def newness(r: dict[str, Any]) -> tuple[str, str]:
+    """Newest commit first, then newest measurement. asv measures a range newest commit
+    first, so by measurement time alone its oldest commit would read as the newest;
+    asv records carry their commit's date (commit_date), a run's time stands for its own."""
+    t = str(r.get("timestamp") or "")
+    return str(r.get("commit_date") or t), t
 
 
 def quantiles(r: dict[str, Any]) -> tuple[float | None, float | None]:
