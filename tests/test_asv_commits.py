@@ -55,8 +55,9 @@ def two_commits(tmp_path_factory):
     clone = _scratch_clone(tmp_path_factory.mktemp("clone"))
     sum_py = clone / "harness" / "kernels" / "sum.py"
     text = sum_py.read_text()
-    assert SUM_LINE in text, "the numpy sum implementation moved; update this test"
-    sum_py.write_text("import time\n" + text.replace(SUM_LINE, SLOW_WRONG_SUM, 1))
+    assert SUM_LINE in text and "\nimport numpy as np\n" in text, "the numpy sum moved; update this test"
+    sum_py.write_text(text.replace(SUM_LINE, SLOW_WRONG_SUM, 1).replace("\nimport numpy as np\n",
+                                                                       "\nimport time\n\nimport numpy as np\n", 1))
     _git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "B: sum x (1+1e-6), slower")
     a, b = _git(clone, "rev-parse", "HEAD~1"), _git(clone, "rev-parse", "HEAD")
     home = tmp_path_factory.mktemp("home")
