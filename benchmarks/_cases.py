@@ -8,11 +8,12 @@ Everything the installed harness might lack at an older commit is reached throug
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable
-
-from ._grid import parse_label
 
 SEED = 0  # the harness's default seed: asv and `harness run` see the same inputs
 
@@ -34,11 +35,8 @@ def probe_backends() -> dict[str, dict[str, Any]]:
     registry = _harness("registry")
     dtypes = _harness("dtypes")
     reg = registry.get_registry()
-    only = [b.strip() for b in os.environ.get("HARNESS_ASV_BACKENDS", "").split(",") if b.strip()]
     out: dict[str, dict[str, Any]] = {}
     for name in reg.backend_names:
-        if only and name not in only:
-            continue
         try:
             ok, reason = reg.backend(name).probe()
             if ok:
@@ -53,6 +51,12 @@ def probe_backends() -> dict[str, dict[str, Any]]:
 
 
 probe_backends.timeout = 600  # asv's setup_cache timeout (imports every backend library once)
+
+
+def parse_label(label: str) -> tuple[str, str]:
+    """(impl, backend) of a label, by the installed harness's asv_bridge (the importer's
+    own definition); a commit without it skips."""
+    return _harness("asv_bridge").parse_label(label)
 
 
 def resolve(backends: dict[str, dict[str, Any]], kernel: str, label: str, dtype: str, size: int):
@@ -171,33 +175,74 @@ def prepare_timed(backends: dict[str, dict[str, Any]], kernel: str, label: str, 
     return block, loops
 
 
-def accuracy_cases(params_of_classes: list[list[list[Any]]]) -> dict[tuple, dict[str, Any]]:
-    """Run every case once along the harness's data path (runner.execute_case) and keep
-    status and accuracy fields, keyed by (kernel, implementation label, dtype, size)."""
-    import itertools
+def _accuracy_path(key: tuple) -> Path:
+    """Where a case's accuracy is kept for the other tracks of the same commit: asv runs
+    every benchmark of a setup_cache in that cache's folder (the working directory),
+    which lives until the last of them has run."""
+    digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).hexdigest()[:24]
+    return Path.cwd() / f"harness-accuracy-{digest}.json"
 
-    registry = _harness("registry")
-    runner = _harness("runner")
-    timing = _harness("timing")
-    reg = registry.get_registry()
-    backends = probe_backends()
-    ctx = runner.RunContext(reg, seed=SEED,
-                            timing=timing.TimingOptions(budget_s=1e-3, min_samples=1, max_samples=1))
-    out: dict[tuple, dict[str, Any]] = {}
-    for params in params_of_classes:
-        for kernel, label, dtype, size in itertools.product(*params):
-            key = (kernel, label, dtype, size)
-            try:
-                resolve(backends, kernel, label, dtype, size)
-                impl_name, backend = parse_label(label)
-                case = runner.Case(kernel, impl_name, backend, backends[backend]["device"], dtype, size)
-                rec = runner.execute_case(case, ctx)
-            except NotImplementedError as exc:
-                out[key] = {"status": "skipped", "message": str(exc)}
-                continue
-            except Exception as exc:  # the harness API at this commit differs: a failure, kept
-                out[key] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
-                continue
-            out[key] = {k: rec.get(k) for k in ("status", "message", "rel_error", "error_ratio", "max_ulp",
-                                                 "accuracy_ok", "device")}
-    return out
+
+def accuracy_case(backends: dict[str, dict[str, Any]], kernel: str, label: str, dtype: str,
+                  size: int) -> dict[str, Any]:
+    """Status and accuracy fields of one case, along the harness's data path
+    (runner.execute_case), computed by the first of its tracks that runs and read back
+    by the others: only cases asv selected (`-b`) are ever computed."""
+    key = (kernel, label, dtype, size)
+    path = _accuracy_path(key)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    try:
+        resolve(backends, kernel, label, dtype, size)
+        impl_name, backend = parse_label(label)
+        runner, timing = _harness("runner"), _harness("timing")
+        ctx = runner.RunContext(_harness("registry").get_registry(), seed=SEED,
+                                timing=timing.TimingOptions(budget_s=1e-3, min_samples=1, max_samples=1))
+        rec = runner.execute_case(runner.Case(kernel, impl_name, backend, backends[backend]["device"], dtype, size), ctx)
+        entry = {k: rec.get(k) for k in ACCURACY_FIELDS}
+    except NotImplementedError as exc:
+        entry = {"status": "skipped", "message": str(exc)}
+    except Exception as exc:  # the harness API at this commit differs: a failure, kept with its reason
+        entry = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    if entry.get("status") not in ("ok", "skipped"):
+        record_failure("accuracy", key, f"{entry.get('status')}: {entry.get('message')}")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return entry
+
+
+ACCURACY_FIELDS = ("status", "message", "rel_error", "error_ratio", "max_ulp", "accuracy_ok", "device")
+#: Where benchmark processes leave the reason of a failure, relative to ASV_CONF_DIR:
+#: asv keeps no stderr in its results, and `harness import-asv` reads the reasons here.
+FAILURES_FILE = Path(".asv") / "harness-failures.jsonl"
+
+
+def record_failure(kind: str, key: tuple, reason: str) -> None:
+    """Append why a case failed, keyed by commit, environment, benchmark kind and case.
+    One short line per append, so concurrent processes never interleave a line."""
+    conf_dir = os.environ.get("ASV_CONF_DIR")
+    if not conf_dir:
+        return
+    line = json.dumps({"commit": os.environ.get("ASV_COMMIT"), "env": os.environ.get("ASV_ENV_NAME"),
+                       "kind": kind, "case": [str(k) for k in key], "reason": reason[:1500], "at": time.time()})
+    try:
+        path = Path(conf_dir) / FAILURES_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    except OSError:
+        pass  # the reason is lost, the failure itself is still asv's
+
+
+def failing(kind: str, prepare: Callable[..., Any], *case) -> Any:
+    """prepare(*case), recording the reason of any failure but a skip, then re-raising."""
+    try:
+        return prepare(*case)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        record_failure(kind, case[1:], f"{type(exc).__name__}: {exc}")
+        raise

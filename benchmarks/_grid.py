@@ -3,7 +3,8 @@
 One asv class per kernel and benchmark kind; its parameters are
 kernel × implementation × dtype × size, where an implementation is labelled
 "impl@backend" ("array_api@torch"), or just the backend's name when the
-implementation is named after its backend ("numpy"). A new kernel, backend or
+implementation is named after its backend ("numpy"); labels are parsed by
+harness.asv_bridge.parse_label, the one parser the importer shares. A new kernel, backend or
 implementation therefore shows up in asv without touching benchmarks/.
 
 Why the grid can be "frozen": asv discovers the benchmarks once (at the newest
@@ -16,13 +17,16 @@ back from the benchmarks.json that asv wrote at discovery, and a case that does
 not exist at the installed commit is skipped, not misplaced. Reading the frozen
 grid needs no harness import, which keeps skipped and accuracy benchmarks cheap.
 
-Presets (environment variable HARNESS_ASV_PRESET):
+Presets (environment variable HARNESS_ASV_PRESET) choose the suite; the preset's name
+is part of every benchmark's asv `version`, so results of two presets never share a
+history:
   default  every kernel on every backend, with one implementation per backend (the
            one named after it), float32, the middle "quick" size: bounded, because
            asv starts a process per case and a torch process alone takes seconds
   quick    every implementation, float32 and float64, every "quick" size
   full     every implementation and dtype of the kernel, every "full" size
-HARNESS_ASV_KERNELS and HARNESS_ASV_BACKENDS (comma lists) narrow the grid.
+Narrowing a run is asv's own: `asv run -b REGEX` matches "name(kernel, impl, dtype,
+size)" per parameter combination and leaves benchmarks.json whole (docs/asv.md).
 
 A backend whose library is not installed in the benchmark environment (cupy in the
 CPU matrix) is left out of the grid, found with importlib.util.find_spec without
@@ -63,23 +67,21 @@ def preset() -> str:
 
 
 def impl_label(impl: str, backend: str) -> str:
+    """The parameter naming an implementation; harness.asv_bridge.parse_label reads it
+    back (kept here because discovery may run at a commit whose harness predates it)."""
     return impl if impl == backend else f"{impl}@{backend}"
 
 
-def parse_label(label: str) -> tuple[str, str]:
-    """(impl, backend) of an implementation label."""
-    impl, _, backend = label.partition("@")
-    return impl, (backend or impl)
+def benchmark_version() -> str:
+    """asv's `version` of every benchmark: what is measured (GRID_VERSION) and the suite
+    (the preset), so that switching presets starts a new history instead of mixing grids."""
+    return f"{GRID_VERSION}-{preset()}"
 
 
 def class_stem(kernel: str) -> str:
     """CamelCase class-name stem of a kernel name: "nbody_energy" -> "NbodyEnergy"."""
     stem = "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", kernel) if p)
     return stem if stem and not stem[0].isdigit() else f"K{stem}"
-
-
-def _env_list(name: str) -> list[str]:
-    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
 
 
 def library_missing(backend: str) -> bool:
@@ -122,21 +124,11 @@ def live_grid() -> dict[str, dict[str, list]]:
 
     reg = get_registry()
     name = preset()
-    kernels = _env_list("HARNESS_ASV_KERNELS")
-    backends = _env_list("HARNESS_ASV_BACKENDS")
-    for given, valid, what in ((kernels, list(reg.kernels), "kernel"), (backends, reg.backend_names, "backend")):
-        bad = [g for g in given if g not in valid]
-        if bad:
-            raise GridError(f"HARNESS_ASV_{what.upper()}S names unknown {what}(s) {', '.join(bad)}; "
-                            f"valid: {', '.join(valid)}")
     missing = {b for b in reg.backend_names if library_missing(b)}
     grid: dict[str, dict[str, list]] = {}
     for kernel in sorted(reg.kernels):
-        if kernels and kernel not in kernels:
-            continue
         spec = reg.kernels[kernel]
-        impls = [i for i in reg.implementations(kernel)
-                 if (not backends or i.backend in backends) and i.backend not in missing]
+        impls = [i for i in reg.implementations(kernel) if i.backend not in missing]
         if name == "default":
             impls = _one_per_backend(impls)
         labels = sorted(impl_label(i.name, i.backend) for i in impls)
@@ -151,37 +143,67 @@ def live_grid() -> dict[str, dict[str, list]]:
 
 
 # -- the grid asv discovered -----------------------------------------------------------
-def _asv_command() -> str:
-    return sys.argv[1] if len(sys.argv) > 1 else ""
+#: asv_runner commands that run benchmarks (discover and check must see the live grid).
+RUN_MODES = ("run", "setup_cache", "run_server")
+
+
+def asv_runner_mode() -> str | None:
+    """The command of asv's benchmark runner when this process is one, else None.
+
+    asv starts every benchmark process as `python <asv>/benchmark.py MODE ...`, a script
+    whose `commands` table maps the modes to asv_runner; only such a process is taken as
+    asv's, so nothing else that imports benchmarks/ (tests, tools) ever reads a frozen grid.
+    """
+    main = sys.modules.get("__main__")
+    path = Path(getattr(main, "__file__", None) or "")
+    commands = getattr(main, "commands", None)
+    if path.name != "benchmark.py" or path.parent.name != "asv" or not isinstance(commands, dict):
+        return None
+    return sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in commands else None
+
+
+def _read_conf(conf: Path) -> dict[str, Any]:
+    text = "\n".join(line for line in conf.read_text(encoding="utf-8").splitlines()
+                     if not line.lstrip().startswith("//"))
+    data = json.loads(text)
+    return data if isinstance(data, dict) else {}
 
 
 def _benchmarks_json() -> Path | None:
-    """The benchmarks.json asv wrote for the run in progress.
+    """The benchmarks.json of the asv config this run uses.
 
-    asv tells a benchmark process its working directory (ASV_CONF_DIR) but not which
-    config file it read, so every asv*.conf.json there is considered (a GPU config
-    beside the CPU one) and the benchmarks.json written last wins: asv writes it right
-    after discovery, before running anything.
+    asv tells a benchmark process its working directory (ASV_CONF_DIR) and its
+    environment's folder (ASV_ENV_DIR, under the config's env_dir), not the config
+    file: the config is the asv*.conf.json whose env_dir holds ASV_ENV_DIR, else the
+    only one there. Only with several configs and an existing environment
+    (--python=same, no ASV_ENV_DIR) is the benchmarks.json written last taken (asv
+    writes it right after discovery, before running anything).
     """
     conf_dir = os.environ.get("ASV_CONF_DIR")
     if not conf_dir:
         return None
-    candidates = set()
-    for conf in Path(conf_dir).glob("asv*.conf.json"):
+    env_dir = os.environ.get("ASV_ENV_DIR")
+    found: list[tuple[bool, Path]] = []
+    for conf in sorted(Path(conf_dir).glob("asv*.conf.json")):
         try:
-            text = conf.read_text(encoding="utf-8")
-            text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
-            candidates.add(Path(conf_dir) / json.loads(text).get("results_dir", "results") / "benchmarks.json")
-        except (OSError, ValueError, AttributeError):
+            data = _read_conf(conf)
+        except (OSError, ValueError):
             continue
-    found = [p for p in candidates if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+        path = Path(conf_dir) / str(data.get("results_dir", "results")) / "benchmarks.json"
+        envs = (Path(conf_dir) / str(data.get("env_dir", "env"))).resolve()
+        owns = bool(env_dir) and envs in Path(env_dir).resolve().parents
+        if path.is_file():
+            found.append((owns, path))
+    mine = [p for owns, p in found if owns]
+    if mine or len(found) == 1:
+        return (mine or [found[0][1]])[0]
+    return max((p for _, p in found), key=lambda p: p.stat().st_mtime) if found else None
 
 
 def frozen_benchmarks(module: str) -> dict[str, list[list[Any]]] | None:
     """{class name: params} of `module` as asv discovered them, when asv is running
     benchmarks (not discovering or checking them); None otherwise."""
-    if _asv_command() in ("discover", "check", ""):
+    if asv_runner_mode() not in RUN_MODES:
         return None
     path = _benchmarks_json()
     if path is None:
@@ -238,6 +260,8 @@ def make_classes(module: str, base: type, suffix: str,
 
 
 def host_memory_only(kernel: str, entry: dict[str, list]) -> dict[str, list] | None:
+    from harness.asv_bridge import parse_label
+
     labels = [lab for lab in entry["implementations"] if parse_label(lab)[1] in PEAKMEM_BACKENDS]
     if not labels:
         return None

@@ -2,7 +2,9 @@
 
 A commit that changes how a backend rounds shows as a step in these graphs. The
 values are the harness's own accuracy fields (runner.execute_case), computed once
-per commit for the whole grid in setup_cache; each track_ only looks its case up.
+per case and commit by the first of its three tracks that runs (_cases.accuracy_case)
+and read back by the other two; a case asv did not select (`asv run -b`) is never
+computed. setup_cache is the one backend probe the time and memory benchmarks share.
 """
 from __future__ import annotations
 
@@ -19,18 +21,12 @@ except ImportError:  # older asv_runner: a NaN result also reads as skipped
 class _KernelAccuracy:
     """Divergence of one kernel's output from its reference, per commit."""
 
-    version = _grid.GRID_VERSION
-    timeout = 120
+    version = _grid.benchmark_version()
+    timeout = 300
+    setup_cache = staticmethod(_cases.probe_backends)
 
-    def setup_cache(self):
-        return _cases.accuracy_cases([cls.params for cls in ACCURACY_CLASSES.values()])
-
-    setup_cache.timeout = 3600 if _grid.preset() == "full" else 900
-
-    def setup(self, cases, kernel, implementation, dtype, size):
-        entry = cases.get((kernel, implementation, dtype, size))
-        if entry is None:
-            raise NotImplementedError("case not computed in setup_cache")
+    def setup(self, backends, kernel, implementation, dtype, size):
+        entry = _cases.accuracy_case(backends, kernel, implementation, dtype, size)
         if entry["status"] == "skipped":
             raise NotImplementedError(entry["message"])
         self.entry = entry
@@ -45,20 +41,20 @@ class _KernelAccuracy:
             return math.nan
         return float(value)
 
-    def track_rel_error(self, cases, kernel, implementation, dtype, size):
+    def track_rel_error(self, backends, kernel, implementation, dtype, size):
         """Normwise relative error (or mismatch rate) against the reference."""
         return self._metric("rel_error")
 
     track_rel_error.unit = "relative error"
 
-    def track_error_ratio(self, cases, kernel, implementation, dtype, size):
+    def track_error_ratio(self, backends, kernel, implementation, dtype, size):
         """rel_error / the tightest bound that can fail (the record's bound_kind says which kind:
         rigorous, first order, probabilistic or estimate); above 1 means outside the bound."""
         return self._metric("error_ratio")
 
     track_error_ratio.unit = "error/bound (kind: see bound_kind)"
 
-    def track_max_ulp(self, cases, kernel, implementation, dtype, size):
+    def track_max_ulp(self, backends, kernel, implementation, dtype, size):
         """Largest ULP distance to the reference in the output dtype: per element for maps
         (ulp_kind "elementwise"), else max|out-ref| in ulps of max|ref| ("scaled_by_max_ref")."""
         return self._metric("max_ulp")

@@ -14,9 +14,14 @@ size) that merges the asv benchmarks of that case:
   accuracy.<K>Accuracy.track_max_ulp      max_ulp
   peakmem.<K>PeakMemory.peakmem_kernel    peak_rss_bytes
 
-Records carry "source": "asv", the commit asv measured, and the asv machine name
-as machine_id. asv does not record which device a backend used (the benchmarks
-take the backend's first device), so device is "default". Importing again
+Records carry "source": "asv", the commit asv measured, its commit date (asv's
+stored date, `commit_date`), and the asv machine name as machine_id: name asv's
+machine after the harness's fingerprint id (`harness asv-machine`) and both tools
+file one box under one name. Only this machine's asv results are imported unless
+another is named, and never into a folder that belongs to another machine. asv does
+not record which device a backend used (the benchmarks take the backend's first
+device), so device is "default". A failed benchmark carries the reason its process
+left in .asv/harness-failures.jsonl (asv itself keeps no stderr). Importing again
 replaces the files it wrote before and touches nothing else.
 """
 from __future__ import annotations
@@ -50,6 +55,10 @@ class AsvImportError(ValueError):
     """asv results that cannot be imported; the message says why."""
 
 
+class ForeignDestination(AsvImportError):
+    """An import that would write into another machine's results folder."""
+
+
 def default_results_dir(conf_dir: str | os.PathLike = ".") -> Path:
     """results_dir of asv.conf.json in `conf_dir`, else results/asv."""
     conf = Path(conf_dir) / "asv.conf.json"
@@ -61,9 +70,40 @@ def default_results_dir(conf_dir: str | os.PathLike = ".") -> Path:
 
 
 def parse_label(label: str) -> tuple[str, str]:
-    """(impl, backend) of a benchmark implementation label ("array_api@torch", "numpy")."""
+    """(impl, backend) of a benchmark implementation label ("array_api@torch", "numpy"),
+    as benchmarks/_grid.impl_label writes it; the benchmarks parse labels with this one."""
     impl, _, backend = label.partition("@")
     return impl, (backend or impl)
+
+
+def asv_machine_fields(machine_id: str, info: dict[str, Any]) -> dict[str, str]:
+    """asv's description of this box under the harness's id: asv's own defaults (os,
+    arch, ...) with the harness's CPU (its microarchitecture added: asv's default, the
+    CPU's marketing name, cannot tell a Zen 3 from a Zen 5), cores and memory."""
+    from asv.machine import Machine
+
+    fields = {k: str(v) for k, v in Machine.get_defaults().items()}
+    cpu = str(info.get("cpu") or fields.get("cpu") or "unknown CPU")
+    if info.get("microarchitecture"):
+        cpu += f" ({info['microarchitecture']})"
+    fields.update(machine=machine_id, cpu=cpu)
+    for key, value in (("num_cpu", info.get("cores_logical")), ("ram", info.get("memory_bytes")),
+                       ("os", info.get("os")), ("arch", info.get("arch"))):
+        if value is not None:
+            fields[key] = str(value)
+    return fields
+
+
+def save_asv_machine(machine_id: str, info: dict[str, Any], path: str | None = None) -> dict[str, str]:
+    """Store this box in asv's machine file (~/.asv-machine.json) under `machine_id`,
+    every field filled (`asv machine --yes --machine ID` stores only the fields that
+    differ from asv's defaults, so results would lack os, arch and ram)."""
+    _load_asv()
+    from asv.machine import MachineCollection
+
+    fields = asv_machine_fields(machine_id, info)
+    MachineCollection.save(machine_id, fields, _path=path)
+    return fields
 
 
 def _iso(ms: Any) -> str | None:
@@ -173,7 +213,8 @@ def _spec_costs(kernel: str, size: int, dtype: str) -> dict[str, Any]:
 
 
 def case_record(case: tuple, fields: dict[str, Any], *, machine_id: str, commit: str, run_id: str,
-                env_name: str, fallback_time: str | None) -> dict[str, Any]:
+                env_name: str, fallback_time: str | None, commit_date: str | None = None,
+                reasons: dict[tuple, str] | None = None) -> dict[str, Any]:
     kernel, label, dtype, size = case
     impl, backend = parse_label(str(label))
     size = int(size)
@@ -183,6 +224,7 @@ def case_record(case: tuple, fields: dict[str, Any], *, machine_id: str, commit:
                      asv_env=env_name, status="ok")
     started = [v[3] for v in fields.values() if v[3] is not None]
     rec["timestamp"] = _iso(min(started)) if started else fallback_time
+    rec["commit_date"] = commit_date
     rec.update(_spec_costs(kernel, size, dtype))
     if "time" in fields:
         value, stats, samples, _ = fields["time"]
@@ -214,23 +256,63 @@ def case_record(case: tuple, fields: dict[str, Any], *, machine_id: str, commit:
     measured = [f for f, s in states.items() if s == "measured"]
     if failed:
         rec["status"] = "error"
-        rec["message"] = (f"asv benchmark(s) failed: {', '.join(failed)}; "
-                          "`asv show` or `asv run --show-stderr` gives the reason")
+        rec["message"] = failure_message(case, failed, reasons or {}, commit)
     elif not measured:
         rec["status"] = "skipped"
         rec["message"] = "skipped by asv (backend unavailable here, or the case does not exist at this commit)"
     return rec
 
 
-def convert(machine_name: str, machine_info: dict, res) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(header, records) of one asv results file."""
+#: record field -> the benchmark kind that fills it (the keys of the failure reasons).
+FIELD_KIND = {"time": "time", "rel_error": "accuracy", "error_ratio": "accuracy", "max_ulp": "accuracy",
+              "peak_rss_bytes": "peakmem"}
+
+
+def failure_message(case: tuple, failed: list[str], reasons: dict[tuple, str], commit: str) -> str:
+    """Which benchmarks failed and why: the reason the benchmark process left, else
+    how to see it (asv keeps no stderr: a timeout or a crash leaves no reason)."""
+    key = tuple(str(c) for c in case)
+    why = list(dict.fromkeys(r for r in (reasons.get((FIELD_KIND[f], key)) for f in failed) if r))
+    if why:
+        return f"asv benchmark(s) failed: {', '.join(failed)}: " + " | ".join(why)
+    kernel, label, dtype, size = key
+    return (f"asv benchmark(s) failed: {', '.join(failed)} (no reason recorded: a timeout, a crash or a "
+            f"failed setup_cache); see it with asv run --show-stderr -b \"'{kernel}', '{label}', '{dtype}', "
+            f"{size}\\)\" {commit[:8]}^!")
+
+
+def load_failures(path: str | os.PathLike | None, commit: str, env_name: str) -> dict[tuple, str]:
+    """(kind, case) -> the newest reason benchmark processes recorded for this commit and
+    environment (a line without a commit, from an existing environment, matches any)."""
+    out: dict[tuple, tuple[float, str]] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines() if path else []
+    except OSError:
+        return {}
+    for line in lines:
+        try:
+            d = json.loads(line)
+            if d.get("env") != env_name or d.get("commit") not in (None, commit):
+                continue
+            key, at = (str(d["kind"]), tuple(str(c) for c in d["case"])), float(d.get("at") or 0)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if key not in out or at >= out[key][0]:
+            out[key] = (at, str(d.get("reason") or ""))
+    return {k: v for k, (_, v) in out.items()}
+
+
+def convert(machine_name: str, machine_info: dict, res, failures: str | os.PathLike | None = None
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header, records) of one asv results file; `failures` is the file of failure reasons."""
     commit = res.commit_hash
     env_name = res.env_name
     machine_id = _safe_name(machine_name)
     run_id = f"asv-{commit[:8]}-{hashlib.sha256(env_name.encode()).hexdigest()[:8]}"
     fallback = _iso(res.date)
+    reasons = load_failures(failures, commit, env_name)
     records = [case_record(case, fields, machine_id=machine_id, commit=commit, run_id=run_id,
-                           env_name=env_name, fallback_time=fallback)
+                           env_name=env_name, fallback_time=fallback, commit_date=fallback, reasons=reasons)
                for case, fields in sorted(_cases(res).items(), key=lambda kv: tuple(map(str, kv[0])))]
     started = [r["timestamp"] for r in records if r.get("timestamp")]
     machine = {k: v for k, v in machine_info.items() if k != "version"}
@@ -245,25 +327,61 @@ def convert(machine_name: str, machine_info: dict, res) -> tuple[dict[str, Any],
     return header, records
 
 
-def import_asv(results_dir: str | os.PathLike, out_dir: str | os.PathLike,
-               machine: str | None = None) -> list[tuple[Path, int]]:
-    """Write one harness results file per asv results file; returns (path, records).
+def _tracked_by_git(folder: Path) -> bool:
+    """True when git tracks a file in `folder` (committed results are never overwritten)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "ls-files", "--", "."], cwd=folder, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+def check_destination(folder: Path, machine_name: str, own_id: str) -> None:
+    """Refuse to write into another machine's results. For another asv machine, its
+    folder may only hold what an earlier import wrote (asv-*.jsonl, none committed);
+    this machine's folder must not hold a machine.json measured on other hardware
+    (ceilings.check_folder_owner)."""
+    if machine_name != own_id:
+        others = [p.name for p in folder.iterdir() if not (p.name.startswith("asv-") and p.suffix == ".jsonl")] \
+            if folder.is_dir() else []
+        if others or (folder.is_dir() and _tracked_by_git(folder)):
+            raise ForeignDestination(f"{folder} holds results of machine {machine_name!r} (not this one, {own_id}) "
+                                     "that this import did not write; import it with --out into a folder of its own")
+        return
+    from .ceilings import ForeignMachineFile, check_folder_owner
+
+    try:
+        check_folder_owner(folder)
+    except ForeignMachineFile as exc:
+        raise ForeignDestination(str(exc)) from exc
+
+
+def import_asv(results_dir: str | os.PathLike, out_dir: str | os.PathLike, machine: str | None = None,
+               failures: str | os.PathLike | None = None) -> list[tuple[Path, int]]:
+    """Write one harness results file per asv results file of `machine` (default: this
+    machine, by its harness id); returns (path, records).
 
     Files are written whole to a temporary name and then renamed, so an interrupted
     import never leaves half a file and re-importing replaces only what it wrote.
     """
+    from .machine import machine_id
     from .store import RunWriter
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise AsvImportError(f"no asv results folder at {results_dir}; run `asv run` first "
                              "or give --asv-results")
+    own = machine_id()
+    machine = machine or own
     written: list[tuple[Path, int]] = []
     for machine_name, machine_info, res in iter_asv_results(results_dir, machine):
-        header, records = convert(machine_name, machine_info, res)
+        header, records = convert(machine_name, machine_info, res, failures)
         if not records:
             continue
         folder = Path(out_dir) / header["machine_id"]
+        check_destination(folder, machine_name, own)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{header['run_id']}.jsonl"
         tmp = folder / f".{header['run_id']}.jsonl.tmp"
@@ -274,3 +392,9 @@ def import_asv(results_dir: str | os.PathLike, out_dir: str | os.PathLike,
         os.replace(tmp, final)
         written.append((final, len(records)))
     return written
+
+
+def asv_machines(results_dir: str | os.PathLike) -> list[str]:
+    """The machine folders under asv's results_dir (for a message naming them)."""
+    p = Path(results_dir)
+    return sorted(d.name for d in p.iterdir() if (d / "machine.json").is_file()) if p.is_dir() else []

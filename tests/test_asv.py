@@ -17,19 +17,22 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _grid(monkeypatch, argv1="discover", **env):
+def _grid(monkeypatch, mode=None, **env):
+    """benchmarks._grid as a process of asv's runner in `mode` would see it (None: not asv)."""
     monkeypatch.syspath_prepend(str(REPO))
-    for k in ("HARNESS_ASV_PRESET", "HARNESS_ASV_KERNELS", "HARNESS_ASV_BACKENDS", "ASV_CONF_DIR"):
+    for k in ("HARNESS_ASV_PRESET", "ASV_CONF_DIR", "ASV_ENV_DIR"):
         monkeypatch.delenv(k, raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setattr(sys, "argv", ["asv_runner", argv1])
     from benchmarks import _grid
 
+    monkeypatch.setattr(_grid, "asv_runner_mode", lambda: mode)
     return _grid
 
 
 def test_grid_follows_registry_and_presets(monkeypatch):
+    from harness.asv_bridge import parse_label
+
     grid_mod = _grid(monkeypatch)
     from harness.registry import get_registry
 
@@ -37,12 +40,12 @@ def test_grid_follows_registry_and_presets(monkeypatch):
     grid = grid_mod.live_grid()
     assert set(grid) == set(reg.kernels)  # every kernel, nothing hand-written
     for kernel, entry in grid.items():
-        backends = [grid_mod.parse_label(lab)[1] for lab in entry["implementations"]]
+        backends = [parse_label(lab)[1] for lab in entry["implementations"]]
         assert len(backends) == len(set(backends)), "default preset: one implementation per backend"
         assert entry["dtypes"] == ["float32"]
         assert len(entry["sizes"]) == 1 and entry["sizes"][0] in reg.kernels[kernel].sizes["quick"]
         for label in entry["implementations"]:
-            impl, backend = grid_mod.parse_label(label)
+            impl, backend = parse_label(label)
             assert (kernel, backend, impl) in reg.impls
     monkeypatch.setenv("HARNESS_ASV_PRESET", "quick")
     quick = grid_mod.live_grid()
@@ -51,24 +54,62 @@ def test_grid_follows_registry_and_presets(monkeypatch):
     assert "array_api@numpy" in quick["sum"]["implementations"]
 
 
-def test_grid_filters_and_bad_settings(monkeypatch):
-    grid_mod = _grid(monkeypatch, HARNESS_ASV_KERNELS="sum,saxpy", HARNESS_ASV_BACKENDS="numpy")
-    grid = grid_mod.live_grid()
-    assert sorted(grid) == ["saxpy", "sum"]
-    assert all(grid_mod.parse_label(lab)[1] == "numpy" for e in grid.values() for lab in e["implementations"])
-    monkeypatch.setenv("HARNESS_ASV_KERNELS", "nosuchkernel")
-    with pytest.raises(grid_mod.GridError, match="nosuchkernel"):
-        grid_mod.live_grid()
+def test_bad_preset_and_preset_in_version(monkeypatch):
+    grid_mod = _grid(monkeypatch, HARNESS_ASV_PRESET="quick")
+    assert grid_mod.benchmark_version() == f"{grid_mod.GRID_VERSION}-quick"  # presets never share a history
     monkeypatch.setenv("HARNESS_ASV_PRESET", "huge")
     with pytest.raises(grid_mod.GridError, match="huge"):
         grid_mod.preset()
 
 
+def test_asv_runner_mode_only_in_asvs_benchmark_script(monkeypatch, tmp_path):
+    """A frozen grid is read only by asv's own benchmark runner, whatever sys.argv says."""
+    import types
+
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import _grid as grid_mod
+
+    monkeypatch.setattr(sys, "argv", ["x", "run"])
+    assert grid_mod.asv_runner_mode() is None  # pytest is not asv's runner
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(tmp_path / "asv" / "benchmark.py")
+    fake.commands = {"run": None, "discover": None}
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    assert grid_mod.asv_runner_mode() == "run"
+    monkeypatch.setattr(sys, "argv", ["x", "discover"])
+    assert grid_mod.asv_runner_mode() == "discover"
+    fake.__file__ = str(tmp_path / "other" / "benchmark.py")
+    assert grid_mod.asv_runner_mode() is None
+
+
+def test_frozen_grid_is_the_configs_own(monkeypatch, tmp_path):
+    """With two configs, the benchmarks.json is the one of the config whose env_dir holds
+    the running environment, not the newest."""
+    for name, res, env in (("asv.conf.json", "cpu", ".asv/env"), ("asv.gpu.conf.json", "gpu", ".asv/env-gpu")):
+        (tmp_path / name).write_text(json.dumps({"results_dir": res, "env_dir": env}))
+        (tmp_path / res).mkdir()
+        (tmp_path / res / "benchmarks.json").write_text(json.dumps({
+            "time_kernels.SumTime.time_kernel": {"params": [["'sum'"], [f"'{res}'"], ["'float32'"], ["10"]]}}))
+    os.utime(tmp_path / "gpu" / "benchmarks.json", (2e9, 2e9))  # the GPU one is newer
+    grid_mod = _grid(monkeypatch, "run", ASV_CONF_DIR=str(tmp_path), ASV_ENV_DIR=str(tmp_path / ".asv/env/abc"))
+    assert grid_mod.frozen_benchmarks("time_kernels")["SumTime"][1] == ["cpu"]
+    monkeypatch.setenv("ASV_ENV_DIR", str(tmp_path / ".asv/env-gpu/abc"))
+    assert grid_mod.frozen_benchmarks("time_kernels")["SumTime"][1] == ["gpu"]
+
+
 def test_labels_and_class_names(monkeypatch):
+    """One label parser, harness.asv_bridge's, for the grid and the importer; it reads back
+    every label the grid writes."""
+    from harness.asv_bridge import parse_label
+
     grid_mod = _grid(monkeypatch)
-    assert grid_mod.parse_label("array_api@torch") == ("array_api", "torch")
-    assert grid_mod.parse_label("numpy") == ("numpy", "numpy")
-    assert grid_mod.impl_label("opencl", "opencl") == "opencl"
+    impl_label = grid_mod.impl_label
+    assert not hasattr(grid_mod, "parse_label")
+    for impl, backend in (("array_api", "torch"), ("numpy", "numpy"), ("opencl_local", "opencl")):
+        assert parse_label(impl_label(impl, backend)) == (impl, backend)
+    assert parse_label("array_api@torch") == ("array_api", "torch")
+    assert parse_label("numpy") == ("numpy", "numpy")
+    assert impl_label("opencl", "opencl") == "opencl"
     assert grid_mod.class_stem("chroma_key") == "ChromaKey"
 
 
@@ -83,7 +124,7 @@ def test_frozen_grid_keeps_discovered_indices(monkeypatch, tmp_path):
     grid_mod = _grid(monkeypatch, "run", ASV_CONF_DIR=str(tmp_path))
     frozen = grid_mod.frozen_benchmarks("time_kernels")
     assert frozen == {"SumTime": [["sum"], ["numpy", "gone@numpy"], ["float32"], [1000]]}
-    monkeypatch.setattr(sys, "argv", ["asv_runner", "discover"])
+    monkeypatch.setattr(grid_mod, "asv_runner_mode", lambda: "discover")
     assert grid_mod.frozen_benchmarks("time_kernels") is None  # discovery always uses the registry
 
 
@@ -102,7 +143,7 @@ def test_unavailable_case_skips_without_import(monkeypatch):
 
 
 def test_benchmark_import_loads_no_backend_library():
-    code = ("import sys; sys.argv=['asv_runner','discover']; sys.path.insert(0, %r);"
+    code = ("import sys; sys.path.insert(0, %r);"
             "import benchmarks.time_kernels, benchmarks.accuracy, benchmarks.peakmem;"
             "bad=[m for m in ('torch','pyopencl','cupy','numba') if m in sys.modules]; print(bad); assert not bad"
             % str(REPO))
@@ -126,8 +167,8 @@ def test_import_asv_usage_errors(tmp_path):
 # -- the real asv ------------------------------------------------------------------------
 def _asv_env(home: Path) -> dict:
     env = dict(os.environ)
-    env.update(HOME=str(home), HARNESS_ASV_KERNELS="saxpy", HARNESS_ASV_BACKENDS="numpy",
-               HARNESS_ASV_PRESET="default", PYTHONPATH=str(REPO))
+    # ASV_PYTHONPATH: asv's benchmark processes drop PYTHONPATH and import this checkout's harness only so
+    env.update(HOME=str(home), HARNESS_ASV_PRESET="default", PYTHONPATH=str(REPO), ASV_PYTHONPATH=str(REPO))
     env.pop("ASV_CONF_DIR", None)
     return env
 
@@ -155,7 +196,7 @@ def asv_smoke(tmp_path_factory):
             ("check", ["check", "--python=same"], 120),
             ("run", ["run", "--python=same", "--quick", "--machine", "smoke", "--record-samples",
                      "--set-commit-hash", commit.stdout.strip(), "--show-stderr",
-                     "-b", r"^(time_kernels\.SaxpyTime|accuracy\.SaxpyAccuracy)"], 240)):
+                     "-b", r"^(time_kernels\.SaxpyTime|accuracy\.SaxpyAccuracy).*\('saxpy', 'numpy'"], 240)):
         steps[name] = subprocess.run(asv + args, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
     return work, commit.stdout.strip(), steps
 
@@ -179,7 +220,7 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
     from harness.asv_bridge import import_asv
     from harness.store import read_run
 
-    written = import_asv(work / "results", tmp_path / "out")
+    written = import_asv(work / "results", tmp_path / "out", machine="smoke")
     assert len(written) == 1
     header, records = read_run(written[0][0])
     assert header["commit"] == commit and header["machine_id"] == "smoke" and header["source"] == "asv"
@@ -195,7 +236,7 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
         assert rec[field] == pytest.approx(direct[field], rel=1e-12), field
     assert rec["accuracy_ok"] is True
     # importing again replaces the file instead of appending to it
-    again = import_asv(work / "results", tmp_path / "out")
+    again = import_asv(work / "results", tmp_path / "out", machine="smoke")
     assert again[0][0] == written[0][0] and len(read_run(again[0][0])[1]) == len(records)
 
 

@@ -1,5 +1,10 @@
 """`harness compare A B`: the time ratio of every case two result sets share, with a
-Mann-Whitney U test on the stored samples and the change in rel_error."""
+Mann-Whitney U test on the stored samples and the change in rel_error.
+
+A and B may be commits named as git names them (`harness compare origin/main HEAD`):
+a name that is not a results file, folder or run id is resolved with `git rev-parse`
+and looked up by its hash, so asv's results of two commits, once imported, are
+gated on time and accuracy alike (docs/asv.md, CI)."""
 from __future__ import annotations
 
 import json
@@ -40,8 +45,8 @@ def command(a, b, results, alpha, factor, error_factor, changed, as_json):
 
     folders = list(results) or [Path("results")]
     try:
-        sel_a = select(a, folders)
-        sel_b = select(b, folders)
+        sel_a = select(git_commit_of(a), folders)
+        sel_b = select(git_commit_of(b), folders)
     except SelectionError as exc:
         raise click.UsageError(str(exc)) from exc
     print_load_warnings(sel_a, sel_b)
@@ -76,6 +81,22 @@ def print_load_warnings(*selections) -> None:
     --json output stays parseable): a comparison of damaged results must say so."""
     for w in dict.fromkeys(w for sel in selections for w in sel.warnings):
         click.echo(f"warning: {w}", err=True)
+
+
+def git_commit_of(spec: str) -> str:
+    """The full hash of a git name (HEAD, origin/main, a tag, a short hash); `spec`
+    itself when it names a path or git does not know it (a run id, a hash of results
+    from elsewhere)."""
+    import subprocess
+
+    if Path(spec).exists() or spec.startswith("-"):
+        return spec
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return spec
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else spec
 
 
 def impl_label_of(rec) -> str:

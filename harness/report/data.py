@@ -79,7 +79,7 @@ CASE_KEY = ("machine_id", "kernel", "impl", "backend", "device", "dtype", "size"
 TEXT_FIELDS = ("backend", "impl", "device", "dtype", "status", "kernel")
 #: the summary columns the aggregation reads from every record.
 SUMMARY_FIELDS = (*CASE_KEY, "status", "commit", "run_id", "timestamp", "time_median_s", "rel_error",
-                  "error_ratio")
+                  "error_ratio", "verdict", "commit_date", "message")
 #: a kernel page's history shows this many commits at most (the newest), so that its size
 #: stays bounded however long the history.
 HISTORY_COMMITS = 100
@@ -133,30 +133,51 @@ def _machine_stats(df) -> dict[str, dict[str, Any]]:
 
 def history_rows(df, max_commits: int = HISTORY_COMMITS) -> list[dict[str, Any]]:
     """Per machine, case and commit: the median time and error over that commit's ok runs,
-    its first timestamp and run count; only the newest `max_commits` commits of each kernel,
+    its first timestamp and run count, or, at a commit where the case never ran ok, its
+    newest failure with the reason; only the newest `max_commits` commits of each kernel,
     and of each series (machine, implementation, device, dtype) only its largest size."""
-    ok = df[(df["status"] == "ok") & df["time_median_s"].notna() & df["commit"].notna() & df["size"].notna()]
-    ok = ok.assign(commit=ok["commit"].astype(str))
-    ok = ok[ok["commit"] != ""]
-    if ok.empty:
+    df = df[df["commit"].notna() & df["size"].notna() & (df["status"] != "skipped")]
+    df = df.assign(commit=df["commit"].astype(str))
+    df = df[df["commit"] != ""]
+    ok = df[(df["status"] == "ok") & df["time_median_s"].notna()]
+    if df.empty:
         return []
-    first = ok.groupby(["kernel", "commit"], sort=False)["timestamp"].min().reset_index()
+    first = df.groupby(["kernel", "commit"], sort=False)["timestamp"].min().reset_index()
     first["rank"] = first.groupby("kernel")["timestamp"].rank(method="first", ascending=False)
     keep = first[first["rank"] <= max_commits][["kernel", "commit"]]
-    ok = ok.merge(keep, on=["kernel", "commit"])
+    df, ok = df.merge(keep, on=["kernel", "commit"]), ok.merge(keep, on=["kernel", "commit"])
     # The history plot draws the largest size of each series: only those rows are kept,
     # else there would be one row per record kept (a commit a night is a row a record).
     series = ["machine_id", "kernel", "backend", "impl", "device", "dtype"]
     ok = ok[ok["size"] == ok.groupby(series)["size"].transform("max")]
-    agg = ok.groupby([*CASE_KEY, "commit"], sort=True).agg(
+    failed = _failures_without_ok(df, ok, series)
+    agg = ok.groupby([*CASE_KEY, "commit"], sort=True, dropna=False).agg(
         time_median_s=("time_median_s", "median"), rel_error=("rel_error", "median"),
         error_ratio=("error_ratio", "median"), timestamp=("timestamp", "min"),
-        n_runs=("time_median_s", "size")).reset_index()
-    rows = agg.to_dict("records")
+        n_runs=("time_median_s", "size"), commit_date=("commit_date", "first"),
+        verdict=("verdict", "last")).reset_index()
+    agg["status"] = "ok"
+    rows = agg.to_dict("records") + failed
     for r in rows:
         r["size"] = int(r["size"])
-        r["status"] = "ok"
     return rows
+
+
+def _failures_without_ok(df, ok, series: list[str]) -> list[dict[str, Any]]:
+    """The newest failure of each (case, commit) with no ok run, at the series' largest
+    size: a commit that broke a case is a point of its history, with its reason."""
+    bad = df[df["status"] != "ok"]
+    if bad.empty:
+        return []
+    done = set(map(tuple, ok[[*CASE_KEY, "commit"]].astype(str).values.tolist()))
+    bad = bad[[tuple(x) not in done for x in bad[[*CASE_KEY, "commit"]].astype(str).values.tolist()]]
+    largest = df.groupby(series)["size"].transform("max")
+    bad = bad[bad["size"] == largest.loc[bad.index]]
+    bad = bad.sort_values("timestamp").drop_duplicates(subset=[*CASE_KEY, "commit"], keep="last")
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if not str(k).startswith("_")}
+            for r in bad.to_dict("records")]
+
+
 
 
 def load(paths: Sequence[str | Path], where: dict[str, Any] | None = None) -> ResultSet:
@@ -232,9 +253,17 @@ def latest(records: Iterable[dict[str, Any]], key=lambda r: (r["machine_id"], r[
     best: dict[Any, dict[str, Any]] = {}
     for r in records:
         k = key(r)
-        if k not in best or str(r.get("timestamp") or "") >= str(best[k].get("timestamp") or ""):
+        if k not in best or newness(r) >= newness(best[k]):
             best[k] = r
     return list(best.values())
+
+
+def newness(r: dict[str, Any]) -> tuple[str, str]:
+    """Newest commit first, then newest measurement. asv measures a range newest commit
+    first, so by measurement time alone its oldest commit would read as the newest;
+    asv records carry their commit's date (commit_date), a run's time stands for its own."""
+    t = str(r.get("timestamp") or "")
+    return str(r.get("commit_date") or t), t
 
 
 def quantiles(r: dict[str, Any]) -> tuple[float | None, float | None]:

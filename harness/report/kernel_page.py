@@ -11,6 +11,7 @@ from ..output_sample import SAMPLE_SIZE
 from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_slope, group, hash_classes,
                    impl_label, is_failure, is_ok, is_trusted, latest, num, quantiles, throughput, throughput_kind,
                    verdict_counts, verdict_of)
+from .history import section as history_section
 from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_bitwise, fmt_na, fmt_size,
                    fmt_time, page, table)
 from .machine_compare import kernel_summary, pair_cases, records_frame
@@ -507,36 +508,7 @@ class KernelPage:
         return PALETTE[(self.machines.index(mid) * 3 + 5) % len(PALETTE)]
 
     def history(self) -> str:
-        ok = [r for r in self.history_recs if is_ok(r) and r.get("commit")]
-        commits: dict[str, str] = {}
-        for r in sorted(ok, key=lambda r: str(r.get("timestamp") or "")):
-            commits.setdefault(str(r["commit"]), str(r.get("timestamp") or ""))
-        if len(commits) < 2:
-            return ""
-        order = list(commits)
-        short = {c: c[:10] for c in order}
-        data = []
-        for key, rows in self.series(latest(ok, key=lambda r: (r["machine_id"], r["impl"], r["backend"], r["device"],
-                                                                r["dtype"], r["size"], r["commit"]))).items():
-            size = max(r["size"] for r in rows)
-            pts = sorted((r for r in rows if r["size"] == size), key=lambda r: order.index(str(r["commit"])))
-            if len(pts) < 2:
-                continue
-            # One hover template per series, the numbers per point: a string per point made
-            # the history the largest part of a page with ten machines and 100 commits.
-            template = (f"{esc(self.name(pts[0]))} n={size}<br>commit %{{x}}<br>%{{y:.3g}} s (median of "
-                        "%{customdata[1]} run(s))<br>error %{customdata[0]:.3g}<extra></extra>")
-            data.append(self.line(pts[0], [esc(short[str(r["commit"])]) for r in pts],
-                                  [float(r["time_median_s"]) for r in pts], None,
-                                  name=f"{self.name(pts[0])} n={fmt_size(size)}", hovertemplate=template,
-                                  customdata=[[num(r.get("rel_error")), r.get("n_runs", 1)] for r in pts]))
-        if not data:
-            return ""
-        lay = self.layout("Median time across commits (largest size of each series)", "commit (oldest first)", "seconds",
-                          xlog=False)
-        lay["xaxis"].update(type="category", categoryorder="array", categoryarray=[esc(short[c]) for c in order])
-        return (f'<h2>History across commits</h2><p class="lead">{len(order)} commits, ordered by the first time each was '
-                f'measured (asv imports included).</p>{self.figs.add({"data": data, "layout": lay}, 440)}')
+        return history_section(self)
 
     def records_table(self) -> str:
         trs = []
