@@ -185,7 +185,7 @@ def map_figure(pts: Sequence[dict[str, Any]], style: Style, metric: str, kind: s
     ylabel = "correct digits (−log10 rel_error)" if has_digits(metric) else "−log10 mismatch fraction"
     layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 12 if small else 15}},
               "xaxis": {**LOG_AXIS, "title": {"text": "time ÷ NumPy's (log; left is faster)" if not small else ""}},
-              "yaxis": {"title": {"text": ylabel if not small else "digits"}, "zeroline": False},
+              "yaxis": {"title": {"text": ylabel if not small else ylabel.split(" (")[0]}, "zeroline": False},
               "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": 1, "x1": 1, "y0": 0, "y1": 1,
                           "line": {"color": "#999", "dash": "dot", "width": 1}}],
               "annotations": ([{"xref": "paper", "x": 0, "xanchor": "left", "y": exact_y, "yanchor": "bottom",
@@ -195,7 +195,8 @@ def map_figure(pts: Sequence[dict[str, Any]], style: Style, metric: str, kind: s
               "hovermode": "closest", "showlegend": not small,
               "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top",
                          "font": {"size": 11}}}
-    return {"data": data, "layout": layout}
+    # Small multiples have no toolbar: it would cover the points; the kernel page has the full map.
+    return {"data": data, "layout": layout, **({"config": {"displayModeBar": False}} if small else {})}
 
 
 def _front_of(pts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,33 +206,43 @@ def _front_of(pts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                   key=lambda p: p["x"])
 
 
-def _digits_word(d: float) -> str:
-    return "exact results" if math.isinf(d) else f"{int(math.floor(max(d, 0.0)))}"
+def _accuracy_word(y: float, metric: str) -> str:
+    """Correct digits as a whole number ("7"), "exact results", or for a mismatch metric
+    the fraction of wrong outputs, 10^−y."""
+    if math.isinf(y):
+        return "exact results"
+    if not has_digits(metric):
+        return f"{10 ** -y:.2g} mismatches"
+    return f"{int(math.floor(max(y, 0.0)))}"
 
 
-def advice_sentence(kernel: str, dtype: str, size: int, pts: Sequence[dict[str, Any]], names: dict[str, str]) -> str:
+def advice_sentence(kernel: str, dtype: str, size: int, pts: Sequence[dict[str, Any]], names: dict[str, str],
+                    metric: str = "normwise") -> str:
     """One machine's answer in words, e.g. "sum, float32, n=1M: torch is 5× faster than
     NumPy with the same 7 correct digits; opencl (Intel(R) OpenCL) is 1.3× faster with 8."
-    From the front of the accurate cases only (fastest first, at most three): a case out
-    of its bound, failed or unjudged is never advised, and the sentence says how many
-    were left out."""
+    From the front of the accurate cases only (fastest first): a case out of its bound,
+    failed or unjudged is never advised, and the sentence says how many were left out.
+    A slower front point is named only if it gains a whole digit on the one before."""
     front = _front_of(pts)
     head = f"{kernel}, {dtype}, n={fmt_size(size)}: "
     if not front:
         return head + "no case within its error bound was measured against NumPy."
     numpy_pt = next((p for p in pts if p["label"] == "numpy" and p["state"] in ("front", "accurate")), None)
-    d0 = None if numpy_pt is None or numpy_pt["y"] is None else _digits_word(numpy_pt["y"])
-    clauses = []
-    for i, p in enumerate(front[:3]):
-        word = _digits_word(p["y"])
+    d0 = None if numpy_pt is None or numpy_pt["y"] is None else _accuracy_word(numpy_pt["y"], metric)
+    clauses, last = [], None
+    for p in front:
+        word = _accuracy_word(p["y"], metric)
+        if word == last or len(clauses) == 3:
+            continue
+        first, last = not clauses, word
         same = "the same " if (d0 == word and p is not numpy_pt) else ""
-        digits = f"{same}{word}" + (" correct digits" if i == 0 and not math.isinf(p["y"]) else "")
+        digits = f"{same}{word}" + (" correct digits" if first and word.isdigit() else "")
         if p is numpy_pt:
             clauses.append(f"NumPy itself has {digits}")
             continue
         ratio = 1 / p["x"] if p["x"] <= 1 else p["x"]
         how = (f"{ratio:.2g}× {'faster' if p['x'] <= 1 else 'slower'}" if ratio >= 1.05 else "as fast") + (
-            (" than NumPy" if ratio >= 1.05 else " as NumPy") if i == 0 else "")
+            (" than NumPy" if ratio >= 1.05 else " as NumPy") if first else "")
         clauses.append(f"{names.get(p['key'], p['label'])} is {how} with {digits}")
     left = sum(1 for p in pts if p["state"] in ("out_of_bound", "failed", "unjudged"))
     tail = f" ({left} case(s) out of bound, failed or unjudged left out)" if left else ""
@@ -270,7 +281,7 @@ def map_section(kernel: str, recs: Sequence[dict[str, Any]], style: Style, figs:
             pts = map_points(rows, kernel, dtype, s, base)
             fig = map_figure(pts, style, metric, kind, f"{esc(kernel)} · {esc(dtype)} · n = {fmt_size(s)}")
             names = _names(pts)
-            lines = "".join(f'<li {filter_attrs(machine=m)}>{esc(m)}: {esc(advice_sentence(kernel, dtype, s, mp, names))}</li>'
+            lines = "".join(f'<li {filter_attrs(machine=m)}>{esc(m)}: {esc(advice_sentence(kernel, dtype, s, mp, names, metric))}</li>'
                             for (m,), mp in sorted(group(pts, "machine").items()))
             panels.append(f'<div data-switch-group="{attr(gid)}" data-switch-value="{s}">{figs.add(fig, 560)}'
                           f'{_left_out_note(pts)}<ul class="advice">{lines}</ul></div>')
@@ -331,7 +342,7 @@ def index_section(recs: Sequence[dict[str, Any]], figs: Figures) -> str:
                 if msize is None:
                     continue
                 mpts = [p for p in map_points(krows, kernel, dtype, msize, base) if p["machine"] == m]
-                sentence = advice_sentence(kernel, dtype, msize, mpts, _names(mpts))
+                sentence = advice_sentence(kernel, dtype, msize, mpts, _names(mpts), metric)
                 advice.append(f'<li {filter_attrs(machine=m, dtype=dtype)}>{esc(m) + ": " if many else ""}{esc(sentence)}</li>')
         grids.append(f'<h3 {filter_attrs(dtype=dtype)}>{esc(dtype)}</h3><div class="maps">{"".join(cells)}</div>')
     labels = sorted({impl_label(r) for r in recs if is_ok(r)}, key=lambda s: (not s.startswith("numpy"), s))

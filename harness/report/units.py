@@ -32,7 +32,7 @@ def has_digits(metric: Any) -> bool:
 
 
 def fmt_digits(digits: float | None, spec: str = ".1f") -> str:
-    """"7.2", "exact", or "0" for an error of 100% or more (no correct digit)."""
+    """"7.2", "exact", or "0.0" for an error of 100% or more (no correct digit)."""
     if digits is None:
         return "–"
     if math.isinf(digits):
