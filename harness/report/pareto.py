@@ -138,7 +138,7 @@ def _bound_lines(pts: Sequence[dict[str, Any]], metric: str) -> list[tuple[str, 
     loosest: dict[str, float] = {}
     for p in pts:
         b = num(p["record"].get("error_bound"))
-        if b is None or b <= 0 or not has_digits(metric):
+        if b is None or b <= 0:
             continue
         kind = bound_kind(p["record"]) or "kind not recorded"
         loosest[kind] = max(b, loosest.get(kind, 0.0))
@@ -178,17 +178,18 @@ def map_figure(pts: Sequence[dict[str, Any]], style: Style, metric: str, kind: s
     xs = [p["x"] for p in shown] or [1.0]
     lo, hi = min(xs + [1.0]), max(xs + [1.0])
     for k, d in bounds:
+        promise = f"≥ {fmt_digits(d)} digits" if has_digits(metric) else f"≤ {10 ** -d:.2g}"
         data.append({"type": "scatter", "mode": "lines", "x": [lo, hi], "y": [d, d], "showlegend": not small,
-                     "name": esc(f"bound ({k.replace('_', ' ')}): ≥ {fmt_digits(d)} digits"),
+                     "name": esc(f"bound ({k.replace('_', ' ')}): {promise}"),
                      "line": {"color": "#b42318", "dash": "dash", "width": 1},
-                     "hovertemplate": esc(f"bound ({k.replace('_', ' ')}) ≥ {fmt_digits(d)} digits") + "<extra></extra>"})
+                     "hovertemplate": esc(f"bound ({k.replace('_', ' ')}): {promise}") + "<extra></extra>"})
     ylabel = "correct digits (−log10 rel_error)" if has_digits(metric) else "−log10 mismatch fraction"
     layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 12 if small else 15}},
               "xaxis": {**LOG_AXIS, "title": {"text": "time ÷ NumPy's (log; left is faster)" if not small else ""}},
               "yaxis": {"title": {"text": ylabel if not small else ylabel.split(" (")[0]}, "zeroline": False},
               "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": 1, "x1": 1, "y0": 0, "y1": 1,
                           "line": {"color": "#999", "dash": "dot", "width": 1}}],
-              "annotations": ([{"xref": "paper", "x": 0, "xanchor": "left", "y": exact_y, "yanchor": "bottom",
+              "annotations": ([{"xref": "paper", "x": 1, "xanchor": "right", "y": exact_y, "yanchor": "bottom",
                                 "text": "exact (error 0)", "showarrow": False, "font": {"size": 10, "color": "#666"}}]
                               if any(p["y"] is not None and math.isinf(p["y"]) for p in shown) else []),
               "margin": {"l": 45 if small else 70, "r": 10, "t": 30 if small else 50, "b": 30 if small else 50},
@@ -346,9 +347,11 @@ def index_section(recs: Sequence[dict[str, Any]], figs: Figures) -> str:
                 advice.append(f'<li {filter_attrs(machine=m, dtype=dtype)}>{esc(m) + ": " if many else ""}{esc(sentence)}</li>')
         grids.append(f'<h3 {filter_attrs(dtype=dtype)}>{esc(dtype)}</h3><div class="maps">{"".join(cells)}</div>')
     labels = sorted({impl_label(r) for r in recs if is_ok(r)}, key=lambda s: (not s.startswith("numpy"), s))
-    return ('<h2 id="at-a-glance">At a glance: fastest among the accurate</h2><p class="lead">One sentence per kernel, '
-            'dtype and machine, from the cases within their error bound (the Pareto front of speed against correct '
-            'digits); then one speed–accuracy map per kernel: x is time ÷ NumPy\'s on the same machine (log, left is '
-            'faster), y the correct digits; the kernel pages have every size.</p>'
-            f'<details open><summary>advice, {len(advice)} line(s)</summary><ul class="advice">{"".join(advice)}</ul></details>'
-            + _key_html(style, labels, machines) + "".join(grids))
+    return ('<h2 id="at-a-glance">At a glance: fastest among the accurate</h2><p class="lead">One speed–accuracy map '
+            'per kernel and dtype, at the largest size every machine measured: x is the time per call ÷ NumPy\'s on the '
+            'same machine (log, left is faster), y the correct digits (−log10 of the error); the black staircase is the '
+            'Pareto front of the cases within their error bound. The kernel pages have every size. Below the maps, one '
+            'sentence per kernel, dtype and machine, from the same front.</p>'
+            + _key_html(style, labels, machines) + "".join(grids)
+            + f'<h3>Advice</h3><details open><summary>{len(advice)} line(s)</summary>'
+            f'<ul class="advice">{"".join(advice)}</ul></details>')
