@@ -183,6 +183,15 @@ def map_figure(pts: Sequence[dict[str, Any]], style: Style, metric: str, kind: s
                      "name": esc(f"bound ({k.replace('_', ' ')}): {promise}"),
                      "line": {"color": "#b42318", "dash": "dash", "width": 1},
                      "hovertemplate": esc(f"bound ({k.replace('_', ' ')}): {promise}") + "<extra></extra>"})
+    has_exact = any(p["y"] is not None and math.isinf(p["y"]) for p in shown)
+    layout = _map_layout(title, metric, exact_y if has_exact else None, small)
+    # Small multiples have no toolbar: it would cover the points; the kernel page has the full map.
+    return {"data": data, "layout": layout, **({"config": {"displayModeBar": False}} if small else {})}
+
+
+def _map_layout(title: str, metric: str, exact_y: float | None, small: bool) -> dict[str, Any]:
+    """Axes of a map: log time ratio with NumPy's line at 1, digits up; the legend below
+    the plot, where it covers no point at any width; "exact" marked where exact points sit."""
     ylabel = "correct digits (−log10 rel_error)" if has_digits(metric) else "−log10 mismatch fraction"
     layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 12 if small else 15}},
               "xaxis": {**LOG_AXIS, "title": {"text": "time ÷ NumPy's (log; left is faster)" if not small else ""}},
@@ -191,13 +200,12 @@ def map_figure(pts: Sequence[dict[str, Any]], style: Style, metric: str, kind: s
                           "line": {"color": "#999", "dash": "dot", "width": 1}}],
               "annotations": ([{"xref": "paper", "x": 1, "xanchor": "right", "y": exact_y, "yanchor": "bottom",
                                 "text": "exact (error 0)", "showarrow": False, "font": {"size": 10, "color": "#666"}}]
-                              if any(p["y"] is not None and math.isinf(p["y"]) for p in shown) else []),
+                              if exact_y is not None else []),
               "margin": {"l": 45 if small else 70, "r": 10, "t": 30 if small else 50, "b": 30 if small else 50},
               "hovermode": "closest", "showlegend": not small,
               "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top",
                          "font": {"size": 11}}}
-    # Small multiples have no toolbar: it would cover the points; the kernel page has the full map.
-    return {"data": data, "layout": layout, **({"config": {"displayModeBar": False}} if small else {})}
+    return layout
 
 
 def _front_of(pts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
