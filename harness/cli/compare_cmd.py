@@ -110,6 +110,7 @@ def _print(rows, shown, sel_a, sel_b, only_a, only_b, alpha, factor, bad, n_skip
     from rich.table import Table
 
     from ..report.data import impl_label
+    from ..report.units import error_cell
 
     con = console()
     t = Table(title=f"B = {escape(sel_b.label)} ({sel_b.kind}) against A = {escape(sel_a.label)} ({sel_a.kind})",
@@ -130,10 +131,9 @@ def _print(rows, shown, sel_a, sel_b, only_a, only_b, alpha, factor, bad, n_skip
             ratio = f"[{colour}]{ratio}[/]"
         else:
             verdict = escape(verdict)
-        ea, eb = r.a.get("rel_error"), r.b.get("rel_error")
         t.add_row(escape(r.a["kernel"]), escape(impl_label(r.a)), escape(r.a["dtype"]), str(r.a["size"]),
                   _t(r.time_a), _t(r.time_b), ratio, f"{r.p_value:.2g}" if r.p_value is not None else "–", verdict,
-                  f"{ea:.3g}" if isinstance(ea, (int, float)) else "–", f"{eb:.3g}" if isinstance(eb, (int, float)) else "–",
+                  error_cell(r.a.get("rel_error"), _metric(r.a)), error_cell(r.b.get("rel_error"), _metric(r.b)),
                   f"{r.d_rel_error:+.3g}" if r.d_rel_error is not None else "–")
     con.print(t)
     n = {v: sum(1 for r in rows if r.verdict == v) for v in ("slower", "faster", "same", "broke", "fixed")}
@@ -143,3 +143,9 @@ def _print(rows, shown, sel_a, sel_b, only_a, only_b, alpha, factor, bad, n_skip
     if factor is not None:
         con.print(f"[red]{len(bad)} regression(s) beyond {factor}×[/]" if bad else
                   f"[green]no regression beyond {factor}×[/]")
+
+
+def _metric(r: dict) -> str:
+    """The error metric of a record, so that mismatch fractions get no digits."""
+    em = r.get("error_model")
+    return str(em.get("metric") or "") if isinstance(em, dict) else ""

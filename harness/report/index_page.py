@@ -12,6 +12,7 @@ from .data import (BASELINE_BACKEND, ResultSet, baseline_times, group, impl_labe
 from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_na, fmt_size, fmt_time, page,
                    page_file, table)
 from .machine_compare import kernel_summary, pair_cases, records_frame
+from .pareto import index_section
 from .style import ERROR_SCALE, ERROR_ZMAX, ERROR_ZMIN, SPEED_SCALE
 
 
@@ -290,7 +291,7 @@ def build_index(rs: ResultSet) -> str:
                f'{st.get("skipped", 0)} skipped. </p>')
     warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in rs.warnings)
     body = (f"<h1>Kernel benchmarks: speed and numerical divergence</h1>{summary}{warn}"
-            + kernel_list(rs, recs) + speed_heatmaps(rs, recs, figs) + error_heatmaps(recs, figs)
+            + index_section(recs, figs) + kernel_list(rs, recs) + speed_heatmaps(rs, recs, figs) + error_heatmaps(recs, figs)
             + machines_section(rs))
     values = {"backend": {r["backend"] for r in recs},
               "dtype": {r["dtype"] for r in recs}, "machine": set(rs.machines)}

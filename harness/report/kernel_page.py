@@ -16,6 +16,8 @@ from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt
                    fmt_time, page, table)
 from .machine_compare import kernel_summary, pair_cases, records_frame
 from .style import DIFF_SCALE, Style, rgba
+from .pareto import map_section
+from .units import bound_cell, digits_text, error_cell, rate_text
 
 LOG_AXIS = {"type": "log", "exponentformat": "power", "showgrid": True}
 
@@ -38,6 +40,7 @@ class KernelPage:
         em = next((r.get("error_model") for r in self.recs if isinstance(r.get("error_model"), dict)), {}) or {}
         self.error_model = em
         self.metric = str(em.get("metric") or "normwise")
+        self.kind = throughput_kind(self.ok)
 
     # ---- naming -------------------------------------------------------------------
     def name(self, r: dict[str, Any], dtype: bool = True) -> str:
@@ -114,7 +117,7 @@ class KernelPage:
                 sp = f"{b / float(best['time_median_s']):.2f}×" if b else "–"
                 runner = f"{esc(self.name(cases[1], False))} ({fmt_time(num(cases[1]['time_median_s']))})" if len(cases) > 1 else "–"
                 best_rows.append(([fmt_size(size), f"<b>{esc(self.name(best, False))}</b>",
-                                   fmt_time(num(best["time_median_s"])), sp, runner,
+                                   f'{fmt_time(num(best["time_median_s"]))} <span class="muted">{rate_text(best, self.kind)}</span>', sp, runner,
                                    f"{esc(self.name(e2e, False))}"], ""))
             t1 = table(["size", "fastest (kernel only)", "time", "vs NumPy", "runner-up",
                         "fastest end to end (with transfers)"], best_rows)
@@ -173,7 +176,7 @@ class KernelPage:
                              "meta": self.meta(r0)})
             hover = [f"{esc(self.name(r))}<br>n={r['size']}<br>median {fmt_time(num(r['time_median_s']))}"
                      f"<br>IQR {fmt_time(num(r.get('time_iqr_s')))} · {fmt(num(r.get('n_samples')), '.0f')} samples"
-                     f"<br>transfer {fmt_time(num(r.get('transfer_s')))}" for r in rows]
+                     f"<br>transfer {fmt_time(num(r.get('transfer_s')))}<br>{rate_text(r, self.kind)}" for r in rows]
             data.append(self.line(r0, x, [float(r["time_median_s"]) for r in rows], hover))
         fig = {"data": data, "layout": self.layout("Time per call (median; band: interquartile range)", "size n",
                                                    "seconds")}
@@ -237,8 +240,8 @@ class KernelPage:
             y = [(e if e and e > 0 else (floor if e == 0 else None)) for e in errs]
             zeros += sum(1 for e in errs if e == 0)
             symbols = [("triangle-down-open" if e == 0 else self.style.symbol(r0["machine_id"])) for e in errs]
-            hover = [f"{esc(self.name(r))}<br>n={r['size']}<br>error {fmt(e)}" + (" (exact)" if e == 0 else "")
-                     + f"<br>bound {fmt(num(r.get('error_bound')))}<br>error/bound {fmt(num(r.get('error_ratio')))}"
+            hover = [f"{esc(self.name(r))}<br>n={r['size']}<br>error {error_cell(e, self.metric)}"
+                     + f"<br>bound {bound_cell(r, self.metric)}<br>error/bound {fmt(num(r.get('error_ratio')))}"
                      + (f"<br>max ulp {fmt(num(r.get('max_ulp')))}" if num(r.get("max_ulp")) is not None else "")
                      for r, e in zip(rows, errs)]
             nm = self.name(r0) + (f" (slope {slope:.2f})" if slope is not None else "")
@@ -518,16 +521,17 @@ class KernelPage:
             cls = "good" if v == "within" else ("muted" if st == "skipped" or v == "unbounded" else "bad")
             trs.append(([esc(r["machine_id"]), esc(impl_label(r)), f'<span class="mono">{esc(r["device"])}</span>', esc(r["dtype"]),
                          fmt_size(r["size"]), f'<span class="{cls}">{esc(st if not v else f"{st} · {v}")}</span>', fmt_time(num(r.get("time_median_s"))),
-                         fmt_time(num(r.get("time_iqr_s"))), fmt(num(r.get("rel_error"))),
-                         fmt(num(r.get("error_bound"))) + (f" ({esc(r['bound_kind'])})" if r.get("bound_kind") else ""),
+                         fmt_time(num(r.get("time_iqr_s"))), rate_text(r, self.kind), error_cell(r.get("rel_error"), self.metric),
+                         bound_cell(r, self.metric),
                          fmt(num(r.get("error_ratio"))), esc(str(r.get("message") or "")[:300])],
                         filter_attrs(machine=r["machine_id"], backend=r["backend"], dtype=r["dtype"])))
         return (f'<h2>All records</h2><details><summary>{len(trs)} records (newest per case and machine)</summary>'
-                + table(["machine", "implementation", "device", "dtype", "size", "status", "median", "IQR", "error",
-                         "bound", "error/bound", "message"], trs) + "</details>")
+                + table(["machine", "implementation", "device", "dtype", "size", "status", "median", "IQR", "throughput",
+                         "error (correct digits)", "bound (digits, kind)", "error/bound", "message"], trs) + "</details>")
 
     def build(self) -> str:
-        body = (self.header() + self.advice() + self.time_plot() + self.throughput_plot() + self.error_plot()
+        body = (self.header() + map_section(self.kernel, self.recs, self.style, self.figs, self.metric)
+                + self.advice() + self.time_plot() + self.throughput_plot() + self.error_plot()
                 + self.profile_plot() + self.divergence_matrix() + self.hash_table() + self.sources_table()
                 + self.machines_side_by_side() + self.history() + self.records_table())
         values = {"backend": {r["backend"] for r in self.recs},

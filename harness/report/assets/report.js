@@ -82,7 +82,7 @@
         return (t.meta && t.meta.axes) ? JSON.parse(JSON.stringify({ x: t.x, y: t.y, z: t.z, text: t.text, customdata: t.customdata })) : null;
       });
       var vis0 = fig.data.map(function (t) { return t.visible === undefined ? true : t.visible; });
-      Plotly.newPlot(el, fig.data, fig.layout, { displaylogo: false, responsive: true });
+      Plotly.newPlot(el, fig.data, fig.layout, Object.assign({ displaylogo: false, responsive: true }, fig.config || {}));
       figs.push({ el: el, metas: metas, full: full, vis0: vis0 });
     });
   }
