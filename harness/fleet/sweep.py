@@ -1,0 +1,271 @@
+"""`harness run --cluster`: the stage that runs one sweep on a fleet (see harness/fleet).
+
+Order matters for "nothing is lost, nothing is written by mistake": a run to resume is
+read, the scheduler reached, every worker describes itself and the fleet is checked,
+all before the first byte is written. Then each record is written and fsync'ed by this
+process, the only writer, as it arrives, into results/<machine id>/<run id>.jsonl of the
+machine that ran it. `--resume` reads every file of the run (one per machine), so each
+machine runs only what it is missing (`each`) and the fleet only what no machine has
+recorded (`share`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..record import from_json_value, now_iso
+from ..runner import Case, RunContext, failure_record
+from ..store import ResultsFileError, RunWriter, read_header, read_run
+from ..timing import TimingOptions
+from .cluster import (FleetError, FleetWorker, c_id, check_fleet, connect, describe_workers, harness_workers,
+                      lanes_by_host, stop_agents, submit)
+from .dispatch import MAX_LOSSES, Dispatch, Job
+from .progress import FleetView
+
+MODES = ("each", "share")
+
+
+@dataclass
+class PriorRun:
+    """A fleet run being resumed: its files (one per machine) and what each recorded."""
+
+    run_id: str
+    out_dir: Path
+    mode: str
+    options: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    done: dict[str, set[str]] = field(default_factory=dict)
+
+    def done_anywhere(self) -> set[str]:
+        return set().union(*self.done.values()) if self.done else set()
+
+
+@dataclass
+class FleetOutcome:
+    run_id: str
+    writers: dict[str, RunWriter]
+    records: list[dict[str, Any]]
+    not_run: dict[str, int]
+    interrupted: bool = False
+
+
+def _fleet_header(path: Path) -> dict[str, Any] | None:
+    try:
+        h = read_header(path)
+    except (ResultsFileError, OSError):
+        return None
+    opts = h.get("options")
+    return h if isinstance(opts, dict) and isinstance(opts.get("fleet"), dict) else None
+
+
+def find_fleet_run(value: str, out_dir: Path) -> PriorRun:
+    """The run to resume: the fleet run of a results file, or the newest one under out_dir."""
+    if value == "latest":
+        found = [(str(h.get("started") or ""), f.stat().st_mtime, f) for f in sorted(out_dir.glob("*/*.jsonl"))
+                 if (h := _fleet_header(f)) is not None]
+        if not found:
+            raise FleetError(f"no fleet run under {out_dir} to resume; start one with `harness run --cluster`, "
+                             f"or name one of its files: --resume PATH")
+        path = max(found)[2]
+    else:
+        path = Path(value)
+        if not path.is_file():
+            raise FleetError(f"--resume: {path} is not a file; give a results file of the fleet run or 'latest'")
+    header = _fleet_header(path)
+    if header is None:
+        raise FleetError(f"--resume: {path} is not a fleet run (no options.fleet in its header); resume it "
+                         f"without --cluster, on its machine")
+    prior = PriorRun(str(header.get("run_id") or path.stem), path.parent.parent, header["options"]["fleet"]["mode"],
+                     header["options"])
+    for f in sorted(prior.out_dir.glob(f"*/{prior.run_id}.jsonl")):
+        try:
+            h, records = read_run(f)
+        except (ResultsFileError, OSError) as exc:
+            raise FleetError(f"--resume: cannot read {f}: {exc}") from None
+        prior.files[h["machine_id"]] = f
+        prior.done[h["machine_id"]] = {r["case_id"] for r in records}
+    return prior
+
+
+def check_out_dir(out_dir: Path, workers: list[FleetWorker]) -> None:
+    """--out must be a writable folder, and no machine's folder may hold another machine's
+    ceilings: records would be judged against the wrong hardware."""
+    from ..ceilings import CACHE_NAME, read_machine_file
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FleetError(f"--out: {out_dir} is a file; give a folder (it is created if missing)")
+    for w in workers:
+        data = read_machine_file(out_dir / w.machine_id / CACHE_NAME)
+        theirs = ((data or {}).get("machine") or {}).get("fingerprint")
+        if data is not None and theirs != w.described["fingerprint"]:
+            raise FleetError(f"{out_dir / w.machine_id} belongs to other hardware (fingerprint {theirs}, worker "
+                             f"{w.address} is {w.described['fingerprint']}); give that worker its own "
+                             f"HARNESS_MACHINE_ID")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FleetError(f"--out: cannot create {out_dir} ({exc.strerror or exc})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise FleetError(f"--out: cannot write to {out_dir}; give a writable folder")
+
+
+class Recorder:
+    """One RunWriter per machine id, made when the machine's first record arrives (a
+    resumed machine appends to its file); every record is fsync'ed before the next."""
+
+    def __init__(self, out_dir: Path, headers: dict[str, dict[str, Any]], prior: PriorRun | None, argv: list[str]):
+        self.out_dir, self.headers, self.prior, self.argv = out_dir, headers, prior, argv
+        self.writers: dict[str, RunWriter] = {}
+        self.records: list[dict[str, Any]] = []
+
+    def store(self, machine_id: str, rec: dict[str, Any]) -> None:
+        writer = self.writers.get(machine_id)
+        if writer is None:
+            path = self.prior.files.get(machine_id) if self.prior else None
+            header = read_header(path) if path is not None else self.headers[machine_id]
+            writer = self.writers[machine_id] = RunWriter(self.out_dir, header, path=path)
+            if path is not None:
+                writer.note("resume", started=now_iso(), argv=self.argv, commit=self.headers[machine_id]["commit"],
+                            recorded=len(self.prior.done.get(machine_id, ())))
+        writer.write(rec)
+        self.records.append(rec)
+
+
+def run_header(worker: FleetWorker, run_id: str, mode: str, address: str, argv: list[str]) -> dict[str, Any]:
+    """The header of a machine's run file, from what its worker described: the same
+    fields as a local run's, with options["fleet"] saying how it was run."""
+    d = worker.described
+    options = {**d["options"], "fleet": {"mode": mode, "scheduler": address, "coordinator": socket.gethostname()}}
+    return {"run_id": run_id, "machine_id": d["machine_id"], "commit": d["commit"], "started": now_iso(),
+            "argv": argv, "preset": options["preset"], "seed": options["seed"], "budget_s": options["budget_s"],
+            "options": options, "machine": d["machine"]}
+
+
+def first_per_machine(workers: list[FleetWorker]) -> dict[str, FleetWorker]:
+    out: dict[str, FleetWorker] = {}
+    for w in workers:
+        out.setdefault(w.machine_id, w)
+    return out
+
+
+def plan_queues(workers: list[FleetWorker], mode: str, prior: PriorRun | None,
+                recorder: Recorder) -> dict[str | None, deque]:
+    """The jobs still to run, and the skipped cases recorded at once (skips take no time)."""
+    machines = first_per_machine(workers)
+    if mode == "share":
+        done = prior.done_anywhere() if prior else set()
+        first = next(iter(machines.values()))
+        for rec in first.described["skipped"]:
+            if rec["case_id"] not in done:
+                recorder.store(first.machine_id, rec)
+        return {None: deque(Job(c) for c in first.described["cases"] if c_id(c) not in done)}
+    queues: dict[str | None, deque] = {}
+    for mid, w in machines.items():
+        done = prior.done.get(mid, set()) if prior else set()
+        for rec in w.described["skipped"]:
+            if rec["case_id"] not in done:
+                recorder.store(mid, rec)
+        queues[mid] = deque(Job(c) for c in w.described["cases"] if c_id(c) not in done)
+    return queues
+
+
+def run_fleet(address: str, mode: str | None, selection: dict[str, Any], timeout_s: float | None, out_dir: Path,
+              resume: str | None, run_id: str, registry: Any, console: Any, quiet: bool = False,
+              argv: list[str] | None = None) -> FleetOutcome:
+    """Run one sweep on the fleet behind the scheduler at `address`; see the module docstring.
+    Raises FleetError (a usage error) before anything is written."""
+    prior = find_fleet_run(resume, out_dir) if resume is not None else None
+    if prior is not None:
+        if mode is not None and mode != prior.mode:
+            raise FleetError(f"--fleet {mode}: the run being resumed was --fleet {prior.mode}; drop --fleet")
+        mode, run_id, out_dir = prior.mode, prior.run_id, prior.out_dir
+        keys = ("kernels", "backends", "impls", "dtypes", "sizes", "preset", "seed", "budget_s", "cache",
+                "max_memory_bytes")
+        selection, timeout_s = {k: prior.options.get(k) for k in keys}, prior.options.get("timeout_s")
+    mode = mode or "each"
+    config_json = json.dumps({"run_id": run_id, "selection": selection, "timeout_s": timeout_s}, sort_keys=True)
+    client = connect(address)
+    try:
+        workers = describe_workers(client, harness_workers(client), config_json,
+                                   warn=lambda text: console.print(f"[yellow]note[/]: {text}"))
+        check_fleet(workers, mode)
+        check_out_dir(out_dir, workers)
+        argv = list(argv or [])
+        headers = {m: run_header(w, run_id, mode, address, argv) for m, w in first_per_machine(workers).items()}
+        recorder = Recorder(out_dir, headers, prior, argv)
+        queues = plan_queues(workers, mode, prior, recorder)
+        return sweep(client, workers, queues, mode, recorder, config_json, registry, console, quiet, run_id)
+    finally:
+        stop_agents(client)
+        client.close()
+
+
+def coordinator_context(registry: Any, worker: FleetWorker, run_id: str) -> RunContext:
+    """The context for records the coordinator makes itself (a case whose worker was lost)."""
+    o = worker.described["options"]
+    return RunContext(registry, seed=o["seed"], timing=TimingOptions(budget_s=o["budget_s"], cache=o["cache"]),
+                      machine_id=worker.machine_id, commit=worker.described["commit"], run_id=run_id)
+
+
+def sweep(client, workers: list[FleetWorker], queues: dict[str | None, deque], mode: str, recorder: Recorder,
+          config_json: str, registry: Any, console: Any, quiet: bool, run_id: str) -> FleetOutcome:
+    """Dispatch the queues, storing each answer as it arrives."""
+    case_timeout = float(workers[0].described["options"].get("timeout_s") or 0)
+    planned = {m: (len(queues.get(m, ())) if mode == "each" else None) for m in first_per_machine(workers)}
+    view = FleetView(console, planned, quiet)
+
+    def store(worker: FleetWorker, rec: dict[str, Any], fleet: dict[str, Any]) -> None:
+        rec["fleet"] = {"mode": mode, "worker": worker.address, "host": worker.hostname, **fleet}
+        recorder.store(worker.machine_id, rec)
+        view.finished(worker.machine_id, worker.hostname, rec)
+
+    def on_answer(worker: FleetWorker, job: Job, answer_json: str, roundtrip_s: float) -> None:
+        answer = json.loads(answer_json)
+        if answer.get("kind") == "record":
+            rec = {k: from_json_value(v) for k, v in answer["record"].items()}
+            agent_s = float(answer["agent_s"])
+            store(worker, rec, {"roundtrip_s": roundtrip_s, "agent_s": agent_s, "overhead_s": roundtrip_s - agent_s})
+            return
+        rec = failure_record(Case(**job.case), coordinator_context(registry, worker, run_id), "crashed",
+                             f"fleet agent on {worker.hostname}: {answer.get('message')}")
+        store(worker, rec, {"roundtrip_s": roundtrip_s})
+
+    def on_lost(worker: FleetWorker, job: Job | None, why: str) -> None:
+        view.lost(worker.machine_id, worker.hostname, why)
+        if job is None:
+            return
+        if mode == "share" and job.losses + 1 < MAX_LOSSES:
+            job.losses += 1
+            queues[None].appendleft(job)
+            view.note(f"re-running {c_id(job.case)} on another worker ({why})")
+            return
+        rec = failure_record(Case(**job.case), coordinator_context(registry, worker, run_id), "crashed",
+                             f"{why}; the case did not finish" +
+                             (f" (lost {job.losses + 1} times)" if mode == "share" else ""))
+        store(worker, rec, {"lost": True, "losses": job.losses + 1})
+
+    def alive() -> set[str]:
+        try:
+            return set(client.scheduler_info()["workers"])
+        except Exception:  # noqa: BLE001 - the scheduler is gone: so is every worker
+            return set()
+
+    dispatch = Dispatch(lanes_by_host(workers), queues, mode,
+                        lambda w, job: submit(client, config_json, {"kind": "case", "case": job.case,
+                                                                    "timeout_s": case_timeout}, w.address),
+                        on_answer, on_lost, lambda w, job: view.started(w.machine_id, w.hostname, c_id(job.case)),
+                        alive)
+    interrupted = False
+    with view:
+        try:
+            dispatch.run()
+        except KeyboardInterrupt:
+            dispatch.cancel()
+            interrupted = True
+    not_run = {("shared plan" if k is None else k): len(q) for k, q in queues.items() if q}
+    return FleetOutcome(run_id, recorder.writers, recorder.records, not_run, interrupted)
