@@ -190,7 +190,7 @@ def find_resume_file(value: str, out_dir: Path, machine_id: str) -> Path:
 
 
 def run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, reg, local_only: bool,
-                   quiet: bool, strict: bool) -> None:
+                   quiet: bool, strict: bool, connect_s: float) -> None:
     """`harness run --cluster`: the sweep runs in harness.fleet; here only its exit and summary."""
     from ..fleet.cluster import FleetError
     from ..fleet.sweep import run_fleet
@@ -206,7 +206,7 @@ def run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, r
     con = console()
     try:
         outcome = run_fleet(cluster, fleet_mode, selection, timeout_s, out_dir, resume, new_run_id(git_commit()),
-                            reg, con, quiet=quiet, argv=sys.argv[1:])
+                            reg, con, quiet=quiet, argv=sys.argv[1:], connect_s=connect_s)
     except FleetError as exc:
         raise click.UsageError(str(exc)) from None
     for writer in outcome.writers.values():
@@ -265,12 +265,15 @@ def run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, r
 @click.option("--fleet", "fleet_mode", type=click.Choice(["each", "share"]),
               help="With --cluster: each = the same plan on every machine (the default); share = one plan "
                    "split across machines of one kind.")
+@click.option("--cluster-timeout", "cluster_timeout_s", type=click.FloatRange(min=0.0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="With --cluster: how long to try to reach the scheduler, and to wait for its first worker.")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
                    "error bound (or its bound is a spec error); for CI.")
 def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache, out_dir, save_arrays,
-            timeout_s, max_memory, no_isolate, resume, cluster, fleet_mode, quiet, strict):
+            timeout_s, max_memory, no_isolate, resume, cluster, fleet_mode, cluster_timeout_s, quiet, strict):
     """Run kernels on backends, store the results and print speed and divergence."""
     from ..dtypes import DTYPES
     from ..machine import git_commit, machine_info
@@ -295,7 +298,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
                      "budget_s": budget or PRESET_BUDGET_S[preset], "cache": cache,
                      "max_memory_bytes": max_memory_bytes}
         return run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, reg,
-                              save_arrays is not None or no_isolate, quiet, strict)
+                              save_arrays is not None or no_isolate, quiet, strict, cluster_timeout_s)
     try:
         machine = machine_info()
     except ValueError as exc:

@@ -96,7 +96,8 @@ class Agent:
         self.config = config
         self.synthetic = apply_test_machine()
         self.registry = get_registry()
-        self.commit = git_commit()
+        # The commit of the harness doing the measuring: its own checkout, else the cwd's.
+        self.commit = git_commit(cwd=str(Path(__file__).resolve().parents[1])) or git_commit()
         self.ctx = None
         self.supervisor = None
         self.options: dict[str, Any] | None = None

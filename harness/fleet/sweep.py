@@ -22,7 +22,7 @@ from ..record import from_json_value, now_iso
 from ..runner import Case, RunContext, failure_record
 from ..store import ResultsFileError, RunWriter, read_header, read_run
 from ..timing import TimingOptions
-from .cluster import (FleetError, FleetWorker, c_id, check_fleet, connect, describe_workers, harness_workers,
+from .cluster import (CONNECT_TIMEOUT_S, FleetError, FleetWorker, c_id, check_fleet, connect, describe_workers, harness_workers,
                       lanes_by_host, stop_agents, submit)
 from .dispatch import MAX_LOSSES, Dispatch, Job
 from .progress import FleetView
@@ -176,7 +176,7 @@ def plan_queues(workers: list[FleetWorker], mode: str, prior: PriorRun | None,
 
 def run_fleet(address: str, mode: str | None, selection: dict[str, Any], timeout_s: float | None, out_dir: Path,
               resume: str | None, run_id: str, registry: Any, console: Any, quiet: bool = False,
-              argv: list[str] | None = None) -> FleetOutcome:
+              argv: list[str] | None = None, connect_s: float = CONNECT_TIMEOUT_S) -> FleetOutcome:
     """Run one sweep on the fleet behind the scheduler at `address`; see the module docstring.
     Raises FleetError (a usage error) before anything is written."""
     prior = find_fleet_run(resume, out_dir) if resume is not None else None
@@ -189,9 +189,9 @@ def run_fleet(address: str, mode: str | None, selection: dict[str, Any], timeout
         selection, timeout_s = {k: prior.options.get(k) for k in keys}, prior.options.get("timeout_s")
     mode = mode or "each"
     config_json = json.dumps({"run_id": run_id, "selection": selection, "timeout_s": timeout_s}, sort_keys=True)
-    client = connect(address)
+    client = connect(address, connect_s)
     try:
-        workers = describe_workers(client, harness_workers(client), config_json,
+        workers = describe_workers(client, harness_workers(client, connect_s), config_json,
                                    warn=lambda text: console.print(f"[yellow]note[/]: {text}"))
         check_fleet(workers, mode)
         check_out_dir(out_dir, workers)
@@ -199,73 +199,81 @@ def run_fleet(address: str, mode: str | None, selection: dict[str, Any], timeout
         headers = {m: run_header(w, run_id, mode, address, argv) for m, w in first_per_machine(workers).items()}
         recorder = Recorder(out_dir, headers, prior, argv)
         queues = plan_queues(workers, mode, prior, recorder)
-        return sweep(client, workers, queues, mode, recorder, config_json, registry, console, quiet, run_id)
+        planned = {m: (len(queues.get(m, ())) if mode == "each" else None) for m in first_per_machine(workers)}
+        view = FleetView(console, planned, quiet)
+        return FleetSweep(client, workers, queues, mode, recorder, config_json, registry, run_id, view).run()
     finally:
         stop_agents(client)
         client.close()
 
 
-def coordinator_context(registry: Any, worker: FleetWorker, run_id: str) -> RunContext:
-    """The context for records the coordinator makes itself (a case whose worker was lost)."""
-    o = worker.described["options"]
-    return RunContext(registry, seed=o["seed"], timing=TimingOptions(budget_s=o["budget_s"], cache=o["cache"]),
-                      machine_id=worker.machine_id, commit=worker.described["commit"], run_id=run_id)
+class FleetSweep:
+    """Dispatches the queues and stores each answer as it arrives (see harness/fleet/dispatch.py)."""
 
+    def __init__(self, client, workers: list[FleetWorker], queues: dict[str | None, deque], mode: str,
+                 recorder: Recorder, config_json: str, registry: Any, run_id: str, view: FleetView):
+        self.client, self.workers, self.queues, self.mode = client, workers, queues, mode
+        self.recorder, self.config_json, self.registry, self.run_id, self.view = (recorder, config_json, registry,
+                                                                                 run_id, view)
+        self.case_timeout = float(workers[0].described["options"].get("timeout_s") or 0)
 
-def sweep(client, workers: list[FleetWorker], queues: dict[str | None, deque], mode: str, recorder: Recorder,
-          config_json: str, registry: Any, console: Any, quiet: bool, run_id: str) -> FleetOutcome:
-    """Dispatch the queues, storing each answer as it arrives."""
-    case_timeout = float(workers[0].described["options"].get("timeout_s") or 0)
-    planned = {m: (len(queues.get(m, ())) if mode == "each" else None) for m in first_per_machine(workers)}
-    view = FleetView(console, planned, quiet)
+    def store(self, worker: FleetWorker, rec: dict[str, Any], fleet: dict[str, Any]) -> None:
+        rec["fleet"] = {"mode": self.mode, "worker": worker.address, "host": worker.hostname, **fleet}
+        self.recorder.store(worker.machine_id, rec)
+        self.view.finished(worker.machine_id, worker.hostname, rec)
 
-    def store(worker: FleetWorker, rec: dict[str, Any], fleet: dict[str, Any]) -> None:
-        rec["fleet"] = {"mode": mode, "worker": worker.address, "host": worker.hostname, **fleet}
-        recorder.store(worker.machine_id, rec)
-        view.finished(worker.machine_id, worker.hostname, rec)
+    def crashed(self, worker: FleetWorker, job: Job, message: str) -> dict[str, Any]:
+        """The record the coordinator makes for a case whose answer never came."""
+        o = worker.described["options"]
+        ctx = RunContext(self.registry, seed=o["seed"], timing=TimingOptions(budget_s=o["budget_s"], cache=o["cache"]),
+                         machine_id=worker.machine_id, commit=worker.described["commit"], run_id=self.run_id)
+        return failure_record(Case(**job.case), ctx, "crashed", message)
 
-    def on_answer(worker: FleetWorker, job: Job, answer_json: str, roundtrip_s: float) -> None:
+    def on_answer(self, worker: FleetWorker, job: Job, answer_json: str, roundtrip_s: float) -> None:
         answer = json.loads(answer_json)
         if answer.get("kind") == "record":
             rec = {k: from_json_value(v) for k, v in answer["record"].items()}
             agent_s = float(answer["agent_s"])
-            store(worker, rec, {"roundtrip_s": roundtrip_s, "agent_s": agent_s, "overhead_s": roundtrip_s - agent_s})
-            return
-        rec = failure_record(Case(**job.case), coordinator_context(registry, worker, run_id), "crashed",
-                             f"fleet agent on {worker.hostname}: {answer.get('message')}")
-        store(worker, rec, {"roundtrip_s": roundtrip_s})
+            self.store(worker, rec, {"roundtrip_s": roundtrip_s, "agent_s": agent_s,
+                                     "overhead_s": roundtrip_s - agent_s})
+        else:
+            self.store(worker, self.crashed(worker, job, f"fleet agent on {worker.hostname}: {answer.get('message')}"),
+                       {"roundtrip_s": roundtrip_s})
 
-    def on_lost(worker: FleetWorker, job: Job | None, why: str) -> None:
-        view.lost(worker.machine_id, worker.hostname, why)
+    def on_lost(self, worker: FleetWorker, job: Job | None, why: str) -> None:
+        """each: the case is recorded crashed; share: it goes back for another host."""
+        self.view.lost(worker.machine_id, worker.hostname, why)
         if job is None:
             return
-        if mode == "share" and job.losses + 1 < MAX_LOSSES:
+        if self.mode == "share" and job.losses + 1 < MAX_LOSSES:
             job.losses += 1
-            queues[None].appendleft(job)
-            view.note(f"re-running {c_id(job.case)} on another worker ({why})")
+            self.queues[None].appendleft(job)
+            self.view.note(f"re-running {c_id(job.case)} on another worker ({why})")
             return
-        rec = failure_record(Case(**job.case), coordinator_context(registry, worker, run_id), "crashed",
-                             f"{why}; the case did not finish" +
-                             (f" (lost {job.losses + 1} times)" if mode == "share" else ""))
-        store(worker, rec, {"lost": True, "losses": job.losses + 1})
+        lost = f" (lost {job.losses + 1} times)" if self.mode == "share" else ""
+        self.store(worker, self.crashed(worker, job, f"{why}; the case did not finish{lost}"),
+                   {"lost": True, "losses": job.losses + 1})
 
-    def alive() -> set[str]:
+    def submit(self, worker: FleetWorker, job: Job):
+        return submit(self.client, self.config_json, {"kind": "case", "case": job.case,
+                                                      "timeout_s": self.case_timeout}, worker.address)
+
+    def alive(self) -> set[str]:
         try:
-            return set(client.scheduler_info()["workers"])
+            return set(self.client.scheduler_info()["workers"])
         except Exception:  # noqa: BLE001 - the scheduler is gone: so is every worker
             return set()
 
-    dispatch = Dispatch(lanes_by_host(workers), queues, mode,
-                        lambda w, job: submit(client, config_json, {"kind": "case", "case": job.case,
-                                                                    "timeout_s": case_timeout}, w.address),
-                        on_answer, on_lost, lambda w, job: view.started(w.machine_id, w.hostname, c_id(job.case)),
-                        alive)
-    interrupted = False
-    with view:
-        try:
-            dispatch.run()
-        except KeyboardInterrupt:
-            dispatch.cancel()
-            interrupted = True
-    not_run = {("shared plan" if k is None else k): len(q) for k, q in queues.items() if q}
-    return FleetOutcome(run_id, recorder.writers, recorder.records, not_run, interrupted)
+    def run(self) -> FleetOutcome:
+        dispatch = Dispatch(lanes_by_host(self.workers), self.queues, self.mode, self.submit, self.on_answer,
+                            self.on_lost, lambda w, job: self.view.started(w.machine_id, w.hostname, c_id(job.case)),
+                            self.alive)
+        interrupted = False
+        with self.view:
+            try:
+                dispatch.run()
+            except KeyboardInterrupt:
+                dispatch.cancel()
+                interrupted = True
+        not_run = {("shared plan" if k is None else k): len(q) for k, q in self.queues.items() if q}
+        return FleetOutcome(self.run_id, self.recorder.writers, self.recorder.records, not_run, interrupted)
