@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -52,11 +53,11 @@ class Dispatch:
 
     submit(worker, job) -> future; on_answer(worker, job, answer_json, roundtrip_s);
     on_lost(worker, job, why); on_start(worker, job); alive() -> worker addresses now in
-    the cluster."""
+    the cluster, or None when the scheduler could not say this time."""
 
     def __init__(self, lanes: list[Lane], queues: dict[str | None, deque], mode: str,
                  submit: Callable, on_answer: Callable, on_lost: Callable, on_start: Callable,
-                 alive: Callable[[], set[str]], poll_s: float = 0.5):
+                 alive: Callable[[], set[str] | None], poll_s: float = 0.5):
         self.lanes, self.queues, self.mode = lanes, queues, mode
         self.submit, self.on_answer, self.on_lost, self.on_start = submit, on_answer, on_lost, on_start
         self.alive, self.poll_s = alive, poll_s
@@ -74,6 +75,8 @@ class Dispatch:
                                         return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 done = set()
+            except CancelledError:  # a future cancelled by the scheduler (it lost its state)
+                done = {fut for fut in self.in_flight if fut.done()}
             for fut in done:
                 self._answered(fut)
             self._drop_lost_workers()
@@ -100,6 +103,8 @@ class Dispatch:
 
     def _drop_lost_workers(self) -> None:
         alive = self.alive()
+        if alive is None:  # the scheduler did not answer this time: nothing is known to be lost
+            return
         for fut, (lane, worker, job, _) in list(self.in_flight.items()):
             if worker.address not in alive and not fut.done():
                 del self.in_flight[fut]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,14 @@ from ..record import from_json_value, now_iso
 from ..runner import Case, RunContext, failure_record
 from ..store import ResultsFileError, RunWriter, read_header, read_run
 from ..timing import TimingOptions
-from .cluster import (CONNECT_TIMEOUT_S, FleetError, FleetWorker, c_id, check_fleet, connect, describe_workers, harness_workers,
-                      lanes_by_host, stop_agents, submit)
+from .cluster import (CONNECT_TIMEOUT_S, FleetError, FleetWorker, c_id, check_fleet, connect, describe_workers,
+                      harness_workers, lanes_by_host, stop_agents, submit)
 from .dispatch import MAX_LOSSES, Dispatch, Job
 from .progress import FleetView
 
 MODES = ("each", "share")
+#: Seconds the scheduler may fail to list its workers before the coordinator counts them lost.
+SCHEDULER_LOST_S = 60.0
 
 
 @dataclass
@@ -216,6 +219,7 @@ class FleetSweep:
         self.recorder, self.config_json, self.registry, self.run_id, self.view = (recorder, config_json, registry,
                                                                                  run_id, view)
         self.case_timeout = float(workers[0].described["options"].get("timeout_s") or 0)
+        self.silent_since: float | None = None
 
     def store(self, worker: FleetWorker, rec: dict[str, Any], fleet: dict[str, Any]) -> None:
         rec["fleet"] = {"mode": self.mode, "worker": worker.address, "host": worker.hostname, **fleet}
@@ -258,11 +262,21 @@ class FleetSweep:
         return submit(self.client, self.config_json, {"kind": "case", "case": job.case,
                                                       "timeout_s": self.case_timeout}, worker.address)
 
-    def alive(self) -> set[str]:
+    def alive(self) -> set[str] | None:
+        """The workers in the cluster now. A scheduler slow to answer (a loaded host) is not
+        a lost fleet: None ("unknown") until it has not answered for SCHEDULER_LOST_S."""
         try:
-            return set(self.client.scheduler_info()["workers"])
-        except Exception:  # noqa: BLE001 - the scheduler is gone: so is every worker
+            workers = set(self.client.scheduler_info()["workers"])
+        except Exception as exc:  # noqa: BLE001 - a timeout, or the scheduler is gone
+            now = time.monotonic()
+            self.silent_since = self.silent_since or now
+            if now - self.silent_since < SCHEDULER_LOST_S:
+                return None
+            self.view.note(f"the scheduler has not answered for {SCHEDULER_LOST_S:.0f} s "
+                           f"({type(exc).__name__}: {exc}); every worker counts as lost")
             return set()
+        self.silent_since = None
+        return workers
 
     def run(self) -> FleetOutcome:
         dispatch = Dispatch(lanes_by_host(self.workers), self.queues, self.mode, self.submit, self.on_answer,
