@@ -183,6 +183,22 @@ def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dt
     return out
 
 
+def device_inventory(registry: Registry, backends: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]],
+                                                                       dict[str, dict[str, str]]]:
+    """(devices, unusable) for a run header: the metadata of every working device of each
+    available backend, and the devices that failed their self-test with why. Taken on the
+    machine that runs the cases (a fleet worker's own, not the coordinator's)."""
+    devices: dict[str, list[dict[str, Any]]] = {}
+    unusable: dict[str, dict[str, str]] = {}
+    for b in backends:
+        be = registry.backend(b)
+        if be.available:
+            devices[b] = [d.metadata() for d in be.devices()]
+        if failed := be.unusable_devices():
+            unusable[b] = failed
+    return devices, unusable
+
+
 def _unsupported(spec: KernelSpec, impl: Implementation, dev: Device, dtype: str, size: int) -> str | None:
     if dtype not in spec.dtypes:
         return f"kernel {spec.name} is not defined for {dtype}"

@@ -203,6 +203,47 @@ def stop_run(exc: BaseException, supervisor, writer, records: list[dict]):
     sys.exit(code)
 
 
+def run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, reg, local_only: bool,
+                   quiet: bool, strict: bool, connect_s: float) -> None:
+    """`harness run --cluster`: the sweep runs in harness.fleet; here only its exit and summary."""
+    from ..fleet.cluster import FleetError
+    from ..fleet.sweep import run_fleet
+    from ..machine import git_commit
+
+    if cluster is None:
+        raise click.UsageError("--fleet needs --cluster tcp://HOST:8786 (the Dask scheduler's address)")
+    if local_only:
+        raise click.UsageError("--save-arrays and --no-isolate are for local runs: a fleet worker always isolates "
+                               "its cases and keeps no arrays")
+    if not selection["dtypes"]:
+        raise click.BadParameter("give at least one dtype", param_hint="--dtypes")
+    con = console()
+    try:
+        outcome = run_fleet(cluster, fleet_mode, selection, timeout_s, out_dir, resume, new_run_id(git_commit()),
+                            reg, con, quiet=quiet, argv=sys.argv[1:], connect_s=connect_s)
+    except FleetError as exc:
+        raise click.UsageError(str(exc)) from None
+    for writer in outcome.writers.values():
+        store_growth(writer)
+    if not quiet:
+        for mid, writer in outcome.writers.items():
+            mine = [r for r in outcome.records if r.get("machine_id") == mid]
+            con.print(f"{mid}: {len(mine)} records, {len(gate_failures(mine))} failed or out of bound -> "
+                      f"{writer.path}", markup=False)
+    hint = f"harness run --cluster {cluster} --resume {next(iter(outcome.writers.values())).path}" \
+        if outcome.writers else "harness run --cluster ... --resume latest"
+    if outcome.interrupted:
+        click.echo(f"interrupted: {len(outcome.records)} records kept; finish with `{hint}`", err=True)
+        sys.exit(130)
+    if outcome.not_run:
+        left = ", ".join(f"{k}: {n}" for k, n in outcome.not_run.items())
+        click.echo(f"cases not run, their workers left the cluster ({left}); finish with `{hint}`", err=True)
+        sys.exit(1)
+    if strict and (failed := gate_failures(outcome.records)):
+        click.echo(f"--strict: {len(failed)} case(s) failed or out of bound", err=True)
+        sys.exit(1)
+
+
 @click.command("run")
 @click.option("--kernels", help="Comma-separated kernel names (default: all).")
 @click.option("--backends", help="Comma-separated backend names (default: all; unavailable ones are recorded as skipped).")
@@ -232,18 +273,27 @@ def stop_run(exc: BaseException, supervisor, writer, records: list[dict]):
 @click.option("--resume", metavar="RUN_FILE|latest", is_flag=False, flag_value="latest", default=None,
               help="Run only the cases missing from an interrupted run, appending to its file "
                    "(alone: the latest run of this machine under --out).")
+@click.option("--cluster", metavar="tcp://HOST:8786",
+              help="Run on a fleet: the address of a Dask scheduler whose workers were started with "
+                   "`dask worker ADDR --nthreads 1 --resources harness=1` (needs .[fleet]; docs/fleet.md).")
+@click.option("--fleet", "fleet_mode", type=click.Choice(["each", "share"]),
+              help="With --cluster: each = the same plan on every machine (the default); share = one plan "
+                   "split across machines of one kind.")
+@click.option("--cluster-timeout", "cluster_timeout_s", type=click.FloatRange(min=0.0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="With --cluster: how long to try to reach the scheduler, and to wait for its first worker.")
 @click.option("--quiet", is_flag=True, help="No progress, table or summary.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any case failed (error, nan, invalid, oom, timeout, crashed) or is out of its "
                    "error bound (or its bound is a spec error); for CI.")
 def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache, out_dir, save_arrays,
-            timeout_s, max_memory, no_isolate, resume, quiet, strict):
+            timeout_s, max_memory, no_isolate, resume, cluster, fleet_mode, cluster_timeout_s, quiet, strict):
     """Run kernels on backends, store the results and print speed and divergence."""
     from ..dtypes import DTYPES
     from ..machine import git_commit, machine_info
     from ..record import now_iso
     from ..registry import get_registry
-    from ..runner import RunContext, Skip, format_bytes, plan, run_cases
+    from ..runner import RunContext, Skip, device_inventory, format_bytes, plan, run_cases
     from ..run_file import ResultsWriteError, release_run_file
     from ..store import ResultsFileError, RunWriter, read_run
     from ..timing import TimingOptions
@@ -253,6 +303,13 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     max_memory_bytes = parse_memory(max_memory)
     given = {name: click_ctx.params[name] for name in RUN_SELECTION
              if click_ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    if cluster is not None or fleet_mode is not None:
+        selection = {"kernels": split_list(kernels), "backends": split_list(backends), "impls": split_list(impls),
+                     "dtypes": split_list(dtypes), "sizes": parse_sizes(sizes), "preset": preset, "seed": seed,
+                     "budget_s": budget or PRESET_BUDGET_S[preset], "cache": cache,
+                     "max_memory_bytes": max_memory_bytes}
+        return run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, reg,
+                              save_arrays is not None or no_isolate, quiet, strict, cluster_timeout_s)
     try:
         machine = machine_info()
         commit = git_commit()  # ValueError: HARNESS_COMMIT is not a hash or a plain name
@@ -359,13 +416,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
             writer.note("resume", started=now_iso(), argv=sys.argv[1:], commit=commit,
                         missing=len(planned), recorded=len(done))
         else:
-            devices, unusable = {}, {}
-            for b in backend_names:
-                be = reg.backend(b)
-                if be.available:
-                    devices[b] = [d.metadata() for d in be.devices()]
-                if failed := be.unusable_devices():
-                    unusable[b] = failed
+            devices, unusable = device_inventory(reg, backend_names)
             options = {"kernels": kernel_names, "backends": backend_names, "impls": impl_names or None,
                        "dtypes": dtype_names, "sizes": size_list or None, "preset": preset, "seed": seed,
                        "budget_s": opts.budget_s, "cache": opts.cache, "max_memory_bytes": max_memory_bytes,
