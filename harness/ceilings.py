@@ -94,6 +94,39 @@ def foreign_fingerprint(data: dict[str, Any]) -> str | None:
     return None if theirs == machine_info()["fingerprint"] else str(theirs or "none recorded")
 
 
+#: machine.json per results folder, loaded once per process (machine_ceilings).
+_machine_cache: dict[str, dict[str, Any] | None] = {}
+
+
+def set_results_dir(path: str | os.PathLike) -> None:
+    """Look for the ceilings under this results folder (`harness run --out`). Set in the
+    environment so spawned worker processes look there too."""
+    os.environ["HARNESS_RESULTS_DIR"] = str(path)
+    reset_machine_cache()
+
+
+def reset_machine_cache() -> None:
+    """Forget the loaded ceilings: after a re-measure the next case reads the new file."""
+    _machine_cache.clear()
+
+
+def machine_ceilings() -> dict[str, Any] | None:
+    """The cached machine.json of this machine, loaded once per process: from
+    $HARNESS_RESULTS_DIR (set_results_dir) if it has one, else from ./results."""
+    where = os.environ.get("HARNESS_RESULTS_DIR") or ""
+    if where not in _machine_cache:
+        found = None
+        for folder in dict.fromkeys([where or "results", "results"]):
+            try:
+                found = load_machine(folder)
+            except Exception:  # e.g. a bad HARNESS_MACHINE_ID: no roofline rather than a failed case
+                found = None
+            if found is not None:
+                break
+        _machine_cache[where] = found
+    return _machine_cache[where]
+
+
 class ForeignMachineFile(ValueError):
     """A command was about to write into results that belong to other hardware."""
 
@@ -335,9 +368,7 @@ def measure_machine(path: str | os.PathLike | None = None, refresh: bool = False
     tmp = p.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, p)  # atomic: a reader never sees half a file
-    from . import roofline
-
-    roofline.reset_cache()
+    reset_machine_cache()
     return data, True
 
 

@@ -295,7 +295,7 @@ class Outcome:
 def mutant_registry(registry, mutants: Sequence[Mutant]):
     """A copy of `registry` with the mutants added as NumPy implementations (the global
     registry never sees them, so no sweep runs them by accident)."""
-    from .registry import Implementation
+    from .declarations import Implementation
 
     impls = dict(registry.impls)
     for m in mutants:

@@ -34,7 +34,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .record import from_json_value, to_json_safe
-from .runner import Case, RunContext, failure_record
+from .runner import Case, RunContext, execute_case, failure_record
 
 #: Seconds a new worker may take to import the harness, build the registry and probe
 #: the backends (importing torch or initialising CUDA can take a while).
@@ -317,8 +317,6 @@ def worker_main(conn, config_json: str, fault_path: str) -> None:
         return
     ctx.on_progress = lambda info: conn.send_bytes(_json_bytes({"kind": "progress", **info}))
     conn.send_bytes(b'{"kind":"ready"}')
-    from .runner import execute_case
-
     while True:
         try:
             msg = json.loads(conn.recv_bytes())

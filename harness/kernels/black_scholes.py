@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import implementation, register_kernel
+from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
 from ._iterative import real_type

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, normwise_relative
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
 

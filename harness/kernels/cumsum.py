@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import wg_size

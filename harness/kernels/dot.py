@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import cl_empty, cl_limits, local_1d, n_groups

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
 from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div

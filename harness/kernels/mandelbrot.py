@@ -14,7 +14,7 @@ import hashlib
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
 from ._common import cl_empty, local_2d

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
 from ._maps_common import two_product, two_sum

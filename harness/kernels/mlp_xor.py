@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
 from ._common import n_groups, ref_dtype

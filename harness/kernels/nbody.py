@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
 from ._common import ref_dtype, wg_size

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
 from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, pow2_at_least

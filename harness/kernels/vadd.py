@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
