@@ -161,7 +161,8 @@ def array_api_implementation(kernel: str, backends: Iterable[str] = ARRAY_API_BA
 
     def deco(fn):
         def run(device, **inputs):
-            return fn(device.xp, **inputs)
+            with device.ctx():  # CuPy: on this device, as its hand-written implementations are
+                return fn(device.xp, **inputs)
 
         run.__name__ = f"{fn.__name__}_array_api"
         run.__doc__ = fn.__doc__

@@ -175,7 +175,7 @@ def test_cumsum_profile_structure():
     from harness.timing import TimingOptions
 
     ctx = RunContext(REG, seed=0, timing=TimingOptions(budget_s=0.002, min_samples=1, max_samples=2))
-    (case,) = [c for c in plan(REG, ["cumsum"], ["numpy"], ["float32"], [5000]) if c.impl == "numpy"]
+    (case,) = [c for c in plan(REG, ["cumsum"], ["numpy"], ["float32"], [5000]) if c.impl == "array_api"]
     rec = execute_case(case, ctx)
     assert rec["status"] == "ok" and rec["accuracy_ok"]
     prof = rec["profile"]

@@ -97,22 +97,6 @@ def _composite(xp_where, fg, bg, key, threshold):
     return xp_where((d2 < threshold * threshold)[..., None], bg, fg)
 
 
-@implementation("chroma_key", "numpy")
-def chroma_key_numpy(dev, fg, bg, key, threshold):
-    return _composite(np.where, fg, bg, key, threshold)
-
-
-@implementation("chroma_key", "torch")
-def chroma_key_torch(dev, fg, bg, key, threshold):
-    return _composite(dev.torch.where, fg, bg, key, threshold)
-
-
-@implementation("chroma_key", "cupy")
-def chroma_key_cupy(dev, fg, bg, key, threshold):
-    with dev.ctx():
-        return _composite(dev.cp.where, fg, bg, key, threshold)
-
-
 @implementation("chroma_key", "opencl")
 def chroma_key_opencl(dev, fg, bg, key, threshold):
     """VW pixels (three cache lines per image) per work-item, output from the buffer pool."""

@@ -119,22 +119,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("cumsum", "numpy", notes="sequential np.add.accumulate in the data dtype")
-def cumsum_numpy(dev, x):
-    return np.cumsum(x)
-
-
-@implementation("cumsum", "torch")
-def cumsum_torch(dev, x):
-    return dev.torch.cumsum(x, 0)
-
-
-@implementation("cumsum", "cupy")
-def cumsum_cupy(dev, x):
-    with dev.ctx():
-        return dev.cp.cumsum(x)
-
-
 def _scan_opencl(dev, prg, x, n: int, local: int):
     """Scan tiles, scan the tile totals recursively, add them back."""
     import pyopencl as cl

@@ -82,11 +82,6 @@ def l2norm_numpy(dev, x):
     return np.linalg.norm(x)
 
 
-@implementation("l2norm", "torch")
-def l2norm_torch(dev, x):
-    return dev.torch.linalg.vector_norm(x)
-
-
 @implementation("l2norm", "cupy")
 def l2norm_cupy(dev, x):
     with dev.ctx():

@@ -112,24 +112,6 @@ def mandelbrot_numpy(dev, cx, cy, max_iter):
     return escape_counts(cx, cy, max_iter, cx.dtype.type)
 
 
-@implementation("mandelbrot", "torch")
-def mandelbrot_torch(dev, cx, cy, max_iter):
-    torch = dev.torch
-    cr = cx[None, :].expand(cy.shape[0], cx.shape[0])
-    ci = cy[:, None].expand(cy.shape[0], cx.shape[0])
-    zr = torch.zeros_like(cr)
-    zi = torch.zeros_like(cr)
-    counts = torch.zeros(cr.shape, dtype=torch.int32, device=cx.device)
-    active = torch.ones(cr.shape, dtype=torch.bool, device=cx.device)
-    for _ in range(max_iter):
-        zr2, zi2 = zr * zr, zi * zi
-        active &= ~(zr2 + zi2 > 4)
-        zi = torch.where(active, 2 * zr * zi + ci, zi)
-        zr = torch.where(active, zr2 - zi2 + cr, zr)
-        counts += active
-    return counts
-
-
 @implementation("mandelbrot", "cupy")
 def mandelbrot_cupy(dev, cx, cy, max_iter):
     cp = dev.cp

@@ -77,22 +77,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("matmul", "numpy")
-def matmul_numpy(dev, A, B):
-    return A @ B
-
-
-@implementation("matmul", "torch")
-def matmul_torch(dev, A, B):
-    return dev.torch.matmul(A, B)
-
-
-@implementation("matmul", "cupy")
-def matmul_cupy(dev, A, B):
-    with dev.ctx():
-        return dev.cp.matmul(A, B)
-
-
 #: Register block of the CPU-tuned kernel: RM rows × VW columns per work-item (VW-wide
 #: vectors). 4×16 keeps 4 (fp32) or 8 (fp64) AVX registers of accumulators, measured
 #: best on PoCL among 2-8 rows and 8-32 columns (docs/performance.md).

@@ -121,41 +121,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("quadratic_fit", "numpy")
-def quadratic_fit_numpy(dev, x, y, theta0, lr, k):
-    t = x.dtype.type
-    scale = t(2) / t(max(x.size, 1))
-    phi = np.stack([x * x, x, np.ones_like(x)])
-    th = theta0.copy()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = np.empty((len(steps), 3), dtype=x.dtype)
-    out[0] = th
-    for it in range(1, int(k) + 1):
-        r = th @ phi - y
-        th = th - lr * (scale * (phi @ r))
-        if it in steps:
-            out[steps.index(it)] = th
-    return out
-
-
-@implementation("quadratic_fit", "torch")
-def quadratic_fit_torch(dev, x, y, theta0, lr, k):
-    torch = dev.torch
-    lr = float(lr)
-    scale = 2.0 / max(x.numel(), 1)
-    phi = torch.stack([x * x, x, torch.ones_like(x)])
-    th = theta0.clone()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = torch.empty((len(steps), 3), dtype=x.dtype, device=x.device)
-    out[0] = th
-    for it in range(1, int(k) + 1):
-        r = th @ phi - y
-        th = th - lr * (scale * (phi @ r))
-        if it in steps:
-            out[steps.index(it)] = th
-    return out
-
-
 def _launch_geometry(n, local):
     return n_groups(n, local, cap=64)
 

@@ -61,22 +61,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("sum", "numpy")
-def sum_numpy(dev, x):
-    return np.sum(x)
-
-
-@implementation("sum", "torch")
-def sum_torch(dev, x):
-    return dev.torch.sum(x)
-
-
-@implementation("sum", "cupy")
-def sum_cupy(dev, x):
-    with dev.ctx():
-        return dev.cp.sum(x)
-
-
 def opencl_sum(dev, x, source="sum.cl", kernel="sum_partial"):
     """Two launches of the tree reduction: n → groups → 1."""
     prg = dev.compile(source, dtype=str(x.dtype))

@@ -49,22 +49,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("vadd", "numpy")
-def vadd_numpy(dev, x, y):
-    return x + y
-
-
-@implementation("vadd", "torch")
-def vadd_torch(dev, x, y):
-    return dev.torch.add(x, y)
-
-
-@implementation("vadd", "cupy")
-def vadd_cupy(dev, x, y):
-    with dev.ctx():
-        return dev.cp.add(x, y)
-
-
 @implementation("vadd", "opencl")
 def vadd_opencl(dev, x, y):
     """One cache line per work-item, output from the device's buffer pool (as saxpy)."""
