@@ -212,7 +212,7 @@ def _stream_ops(device: Any, n: int, dtype: str):
 def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
     """Vector copy and triad kernels: a cache line per work-item, work-groups sized from
     the device as the harness's own streaming kernels are."""
-    from .kernels._common import local_1d, vector_width
+    from .kernels._common import vector_width, work_group_1d
 
     dtype = str(host[0].dtype)
     vw = vector_width(dtype)
@@ -220,7 +220,7 @@ def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
     k_copy, k_triad = prg.stream_copy, prg.stream_triad
     a, b, c = (device.to_device(h, dtype) for h in host)
     items = host[0].size // vw
-    local = local_1d(device, items, k_copy)
+    local = work_group_1d(device, items, k_copy)
     items -= items % local  # whole groups only: no bounds test in the kernels
     scalar = np.dtype(dtype).type(s)
 

@@ -9,7 +9,7 @@ position_ratio, the maximum over k of error_k / bound_k (with bound_k the tighte
 γ_{k−1} and the probabilistic γ̃_{k−1} that can fail), so an output holding the total
 everywhere, or an exclusive scan, is out of bound. The profile gives the relative
 error at ~20 log-spaced positions, with the worst-case bound there.
-The reference is exact (fixed-point limbs, see _maps_common.exact_cumsum), so float64
+The reference is exact (fixed-point limbs, see _reductions.exact_cumsum), so float64
 cases are judged against the correctly rounded prefix sums.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import wg_size
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
+from ._common import work_group_1d
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
 
 SCAN_K = 4  # elements per work-item in a scan tile
 
@@ -139,7 +139,7 @@ def _scan_opencl(dev, prg, x, n: int, local: int):
 @implementation("cumsum", "opencl")
 def cumsum_opencl(dev, x):
     prg = dev.compile("cumsum.cl", dtype=str(x.dtype))
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     # the tile and the chunk totals must fit in local memory (half of it, to be safe)
     fit = int(dev.device.local_mem_size) // (2 * (SCAN_K + 1) * x.dtype.itemsize)
     local = max(1, min(local, fit))

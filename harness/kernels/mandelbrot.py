@@ -97,7 +97,8 @@ SPEC = register_kernel(KernelSpec(
     output_dtype=lambda dtype: "int32",
     keep_exact=frozenset({"max_iter"}),
     error_model=ErrorModel(
-        metric="mismatch", kind="estimate", bound=bound, growth_slope=0.0,
+        metric="mismatch", metric_description="fraction of pixels whose escape count differs from the reference",
+        kind="estimate", bound=bound, growth_slope=0.0,
         source="perturbation estimate: fraction of pixels whose float64 escape count changes "
                f"under a relative perturbation of c by {KAPPA:g}u (plus one pixel)"),
     sizes={"quick": (64, 256, 512), "full": (64, 256, 512, 1024, 2048), "test": (1, 7, 33, 64)},

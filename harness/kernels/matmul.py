@@ -12,9 +12,8 @@ from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._maps_common import two_product, two_sum
 from ._common import cl_empty, local_2d, ref_dtype
-from ._maps_common import PROB_SOURCE
+from ._reductions import PROB_SOURCE, two_product, two_sum
 
 
 def generate(n, rng):

@@ -24,7 +24,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import n_groups, ref_dtype, wg_size
+from ._common import n_groups, ref_dtype, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, real_type, rel_err, safe_div
 
 K_STEPS = 200
@@ -110,7 +110,7 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise relative error of (a, b, c), at the last checkpoint",
+        metric="normwise", metric_description="normwise relative error of (a, b, c), at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order running error bound (Higham 2002, §3.3; γ_{n+2} for the gradient sums, §3.1) "
                "propagated through the linear GD map with ||I - lr (2/n) Phi^T Phi||_2 <= 1"),
@@ -156,7 +156,7 @@ def quadratic_fit_opencl(dev, x, y, theta0, lr, k):
     prg = dev.compile("quadratic_fit.cl", dtype=str(x.dtype))
     n = x.size
     t = x.dtype.type
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     groups = _launch_geometry(n, local)
     steps = checkpoint_steps(k, N_CHECKPOINTS)
     th = dev.empty((3,), x.dtype)

@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, local_1d, vector_width, wg_size
+from ._common import cl_empty, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -70,7 +70,7 @@ def relu_opencl(dev, x):
     prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=vw)
     y = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.relu, (items,), (local_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
+    dev.launch(prg.relu, (items,), (work_group_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
     return y
 
 
@@ -79,7 +79,7 @@ def relu_opencl_scalar(dev, x):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=1)
     y = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.relu, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data)
+    dev.launch(prg.relu, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data)
     return y
 
 

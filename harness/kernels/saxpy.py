@@ -12,8 +12,8 @@ from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._maps_common import two_product, two_sum
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
+from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._reductions import two_product, two_sum
 
 
 def generate(n, rng):
@@ -67,7 +67,7 @@ def saxpy_opencl(dev, a, x, y):
     prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=vw)
     out = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.saxpy, (items,), (local_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
+    dev.launch(prg.saxpy, (items,), (work_group_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
                out.data)
     return out
 
@@ -77,7 +77,7 @@ def saxpy_opencl_scalar(dev, a, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=1)
     out = dev.empty(x.shape, x.dtype)
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     dev.launch(prg.saxpy, (x.size,), (local,), np.int32(x.size), a, x.data, y.data, out.data)
     return out
 

@@ -20,8 +20,8 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, pow2_at_least
+from ._common import pow2_at_least, ref_dtype, work_group_1d
+from ._reductions import PROB_SOURCE, REF_ROUNDING
 
 EXP_ULPS = 4.0
 SCALE = 3.0
@@ -103,7 +103,7 @@ def softmax_opencl(dev, x):
 
     rows, cols = x.shape
     prg = dev.compile("softmax.cl", dtype=str(x.dtype))
-    local = cl_local(dev, cap=pow2_at_least(max(cols, 1)))
+    local = work_group_1d(dev, cap=pow2_at_least(max(cols, 1)))
     out = dev.empty(x.shape, x.dtype)
     if rows:
         dev.launch(prg.softmax_rows, (rows * local,), (local,), np.int32(cols), x.data, out.data,

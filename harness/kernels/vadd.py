@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
+from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -56,7 +56,7 @@ def vadd_opencl(dev, x, y):
     prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=vw)
     z = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.vadd, (items,), (local_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
+    dev.launch(prg.vadd, (items,), (work_group_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
     return z
 
 
@@ -65,7 +65,7 @@ def vadd_opencl_scalar(dev, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=1)
     z = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.vadd, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data, z.data)
+    dev.launch(prg.vadd, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data, z.data)
     return z
 
 
