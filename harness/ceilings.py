@@ -162,51 +162,57 @@ def _best(fn: Callable[[], Any], device: Any, reps: int) -> float:
 
 def _stream_ops(device: Any, n: int, dtype: str):
     """(copy, triad) closures on three device arrays of n elements, in the backend's own
-    idiom: the fastest way that backend has to do each."""
+    idiom: the fastest way that backend has to do each (OpenCL: also the element count
+    actually streamed, whole work-groups only)."""
     rng = np.random.default_rng(0)
     host = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
-    s = 3.0
-    backend = device.backend
-    if backend == "numpy":
-        a, b, c = (h.copy() for h in host)
+    ops = _STREAM_OPS.get(device.backend)
+    if ops is None:
+        raise NotImplementedError(f"no STREAM kernels for backend {device.backend!r}")
+    return ops(device, host, 3.0)
 
-        def copy():
-            np.copyto(b, a)
 
-        def triad():  # two passes; counted at STREAM's nominal 3 arrays
-            np.multiply(c, s, out=a)
-            np.add(a, b, out=a)
+def _numpy_stream(device: Any, host: list[np.ndarray], s: float):
+    a, b, c = (h.copy() for h in host)
 
-        return copy, triad
-    if backend == "torch":
-        a, b, c = (device.to_device(h, dtype) for h in host)
-        torch = device.torch
+    def copy():
+        np.copyto(b, a)
 
-        def copy():
-            b.copy_(a)
+    def triad():  # two passes; counted at STREAM's nominal 3 arrays
+        np.multiply(c, s, out=a)
+        np.add(a, b, out=a)
 
-        def triad():
-            torch.add(b, c, alpha=s, out=a)
+    return copy, triad
 
-        return copy, triad
-    if backend == "opencl":
-        return _opencl_stream(device, host, s)
-    if backend == "cupy":
-        cp = device.cp
+
+def _torch_stream(device: Any, host: list[np.ndarray], s: float):
+    a, b, c = (device.to_device(h, str(h.dtype)) for h in host)
+    torch = device.torch
+
+    def copy():
+        b.copy_(a)
+
+    def triad():
+        torch.add(b, c, alpha=s, out=a)
+
+    return copy, triad
+
+
+def _cupy_stream(device: Any, host: list[np.ndarray], s: float):
+    cp = device.cp
+    with device.ctx():
+        a, b, c = (cp.asarray(h) for h in host)
+        kern = cp.ElementwiseKernel("T b, T c, T s", "T a", "a = b + s * c", "harness_triad")
+
+    def copy():
         with device.ctx():
-            a, b, c = (cp.asarray(h) for h in host)
-            kern = cp.ElementwiseKernel("T b, T c, T s", "T a", "a = b + s * c", "harness_triad")
+            cp.copyto(b, a)
 
-        def copy():
-            with device.ctx():
-                cp.copyto(b, a)
+    def triad():
+        with device.ctx():
+            kern(b, c, a.dtype.type(s), a)
 
-        def triad():
-            with device.ctx():
-                kern(b, c, a.dtype.type(s), a)
-
-        return copy, triad
-    raise NotImplementedError(f"no STREAM kernels for backend {backend!r}")
+    return copy, triad
 
 
 def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
@@ -231,6 +237,10 @@ def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
         k_triad(device.queue, (items,), (local,), scalar, a.data, b.data, c.data)
 
     return copy, triad, items * vw
+
+
+#: STREAM copy and triad per backend: (device, three host arrays, triad scalar) -> ops.
+_STREAM_OPS = {"numpy": _numpy_stream, "torch": _torch_stream, "opencl": _opencl_stream, "cupy": _cupy_stream}
 
 
 def measure_bandwidth(device: Any, quick: bool = False) -> dict[str, Any]:
