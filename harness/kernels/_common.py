@@ -12,6 +12,17 @@ import numpy as np
 from ..references import LONGDOUBLE_BITS  # noqa: E402,F401  (re-exported)
 
 
+#: The size ladder of the 1-D vector kernels (maps and reductions): from fitting in L1 to
+#: far beyond the last-level cache, so that both the latency- and the bandwidth-bound
+#: regimes are measured. Each kernel adds its own "test" sizes (vector_sizes).
+VECTOR_LADDER = {"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000)}
+
+
+def vector_sizes(*test: int) -> dict[str, tuple[int, ...]]:
+    """KernelSpec.sizes of a 1-D vector kernel: the shared ladder and its test sizes."""
+    return {**VECTOR_LADDER, "test": tuple(test)}
+
+
 def ref_dtype(dtype: str):
     """The dtype a reference is computed in: float64 for narrower formats, wider for float64."""
     return np.longdouble if dtype == "float64" else np.float64

@@ -20,7 +20,7 @@ from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import work_group_1d
+from ._common import vector_sizes, work_group_1d
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
 
 SCAN_K = 4  # elements per work-item in a scan tile
@@ -111,8 +111,7 @@ SPEC = register_kernel(KernelSpec(
         source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
                "rel_error is the end of the array (k = n); every position k is judged (position_ratio)"
                + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1 at every position)",
     reference_info=exact("fixed-point limbs + TwoSum (Sum2): exact prefix sums to ~106 bits", 106),

@@ -18,7 +18,7 @@ from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, chunked_reduction, n_groups, strided_reduction
+from ._common import chunked_reduction, cl_empty, n_groups, strided_reduction, vector_sizes
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot
 
 
@@ -56,8 +56,7 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
                "relative to |x^T y|" + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",
     reference_info=exact("TwoProduct + math.fsum: the exact dot product, correctly rounded"),

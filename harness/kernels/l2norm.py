@@ -24,7 +24,7 @@ from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, strided_reduction
+from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, sqrt_bound, two_product
 
 
@@ -68,8 +68,7 @@ SPEC = register_kernel(KernelSpec(
                + PROB_SOURCE,
         notes="OpenCL scales by a power of two (no overflow); np.linalg.norm and "
               "torch.linalg.vector_norm do not scale"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ N(0,1)",
     reference_info=exact("TwoProduct + math.fsum (~106 bits) into an mpmath sqrt at 140 bits", 106),

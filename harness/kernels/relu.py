@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, vector_width, work_group_1d
+from ._common import cl_empty, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -40,8 +40,7 @@ SPEC = register_kernel(KernelSpec(
         source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
                "and is exact, so the bound is 0",
         notes="exact: any error is a defect, not rounding"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x ~ N(0,1)",
     reference_info=exact("select x > 0 (exact, no rounding; not np.maximum)"),
 ))

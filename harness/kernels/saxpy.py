@@ -12,7 +12,7 @@ from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
 from ._reductions import two_product, two_sum
 
 
@@ -48,8 +48,7 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
                "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1); a ~ U(0.5, 2)",
     reference_info=compensated("", "TwoProduct + TwoSum in float64 (~106 bits)"),
 ))

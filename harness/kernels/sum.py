@@ -18,7 +18,7 @@ from ..declarations import array_api_implementation, implementation, register_ke
 from ..spec import KernelSpec
 from ..references import exact
 from ._reductions import PROB_SOURCE
-from ._common import chunked_reduction, cl_empty, strided_reduction
+from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
 
 
 def generate(n, rng):
@@ -53,8 +53,7 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
                "relative to |Σx_i|" + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
     reference_info=exact("math.fsum: the exact sum, correctly rounded"),

@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -42,8 +42,7 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
                "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1)",
     reference_info=exact("x + y in a wider format: one IEEE addition, the exact sum correctly rounded"),
 ))
