@@ -14,17 +14,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..spec import KernelSpec
-
-
-def iterative_spec(**fields: Any) -> KernelSpec:
-    """A KernelSpec with what every iterative kernel shares: the iteration count `k`
-    kept exact (it is a count, not data to round), float32 and float64 only (the
-    trajectories are judged against first-order running bounds derived for them), and
-    the "iterative" category. Anything given in `fields` overrides these."""
-    return KernelSpec(**{"keep_exact": frozenset({"k"}), "dtypes": ("float32", "float64"),
-                         "category": "iterative", **fields})
-
 
 def checkpoint_steps(k: int, n_checkpoints: int = 9) -> list[int]:
     """Iteration indices at which states are kept: 0, ..., k, strictly increasing."""

@@ -29,9 +29,9 @@ import numpy as np
 
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
+from ..spec import KernelSpec
 from ._common import ref_dtype, work_group_1d
-from ._iterative import (cached, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile,
-                         real_type, rel_err, safe_div)
+from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
 
 K_STEPS = 64
 N_CHECKPOINTS = 9
@@ -134,7 +134,7 @@ def evaluate(out, ref, c):
             "profile": profile(steps, errs, _bounds(c))}
 
 
-SPEC = register_kernel(iterative_spec(
+SPEC = register_kernel(KernelSpec(
     name="adam",
     description=f"{K_STEPS} Adam steps on a diagonal quadratic with n parameters",
     size_meaning="number n of parameters",
@@ -142,6 +142,8 @@ SPEC = register_kernel(iterative_spec(
     reference=reference,
     flops=lambda n: 18.0 * n * K_STEPS,
     bytes_moved=lambda n, b: 8.0 * n * b * K_STEPS,
+    keep_exact=frozenset({"k"}),
+    dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="normwise", metric_description="normwise relative error of the weights, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
@@ -150,6 +152,7 @@ SPEC = register_kernel(iterative_spec(
                "and the bias corrections propagated with their first-order sensitivities"),
     sizes={"quick": (1000, 10_000, 50_000), "full": (1000, 10_000, 100_000, 1_000_000),
            "test": (1, 7, 33, 1000)},
+    category="iterative",
     input_distribution="c ~ N(0,1), w0 = c +- U(1,2), d log-uniform in [0.1, 10]",
 ))
 
