@@ -190,7 +190,7 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
     from harness.registry import get_registry
     from harness.runner import Case, RunContext, execute_case
 
-    direct = execute_case(Case("saxpy", "numpy", "array_api", "cpu", "float32", 100000), RunContext(get_registry()))
+    direct = execute_case(Case("saxpy", "array_api", "numpy", "cpu", "float32", 100000), RunContext(get_registry()))
     for field in ("rel_error", "error_ratio", "max_ulp"):
         assert rec[field] == pytest.approx(direct[field], rel=1e-12), field
     assert rec["accuracy_ok"] is True

@@ -268,7 +268,7 @@ def test_profile_and_same_initial_state_everywhere(kernel, ctx):
     for backend, first in firsts.items():
         assert first.tobytes() == firsts["numpy"].tobytes(), f"{backend} starts elsewhere"
 
-    rec = execute_case(Case(kernel, "numpy", _own_impl(kernel, "numpy").name, "cpu", "float32", size), ctx)
+    rec = execute_case(Case(kernel, _own_impl(kernel, "numpy").name, "numpy", "cpu", "float32", size), ctx)
     assert rec["status"] == "ok", rec["message"]
     prof = rec["profile"]
     steps = prof["x"]
