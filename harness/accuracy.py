@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
@@ -46,6 +46,17 @@ def tilde_confidence(n: float, u: float, lam: float = LAMBDA) -> float:
 #: Kinds of bound (DESIGN.md, "Verdicts"): what a bound promises.
 BOUND_KINDS = ("rigorous", "first_order", "probabilistic", "estimate")
 
+#: What an error metric is, the value code may switch on (prose goes in
+#: ErrorModel.metric_description), with what each means by default.
+Metric = Literal["normwise", "max_relative", "end_relative", "mismatch", "composite"]
+METRICS: dict[str, str] = {
+    "normwise": "normwise relative error ||out - ref||_2 / ||ref||_2",
+    "max_relative": "largest error relative to the largest reference value (max-norm)",
+    "end_relative": "relative error at the end of the output (every position judged too)",
+    "mismatch": "fraction of discrete outputs that differ from the reference (no units of u)",
+    "composite": "a sum of error measures returned by the kernel's evaluate",
+}
+
 
 @dataclass(frozen=True)
 class BoundContext:
@@ -62,6 +73,9 @@ class BoundContext:
 class ErrorModel:
     """The metric that fits a kernel's output and the theoretical bound on it.
 
+    metric: one of METRICS, what kind of number the error is (code switches on it:
+        a "mismatch" rate has no units of u); metric_description: the same in words
+        for this kernel (e.g. "of the weights, at the last checkpoint").
     bound(ctx) -> bound on the metric (normwise relative error, or a mismatch rate).
     growth_slope: the slope of log(bound) against log(size) the analysis predicts
         (1 for γ_n, 0.5 for a probabilistic √n, 0 for an elementwise map), stored
@@ -81,7 +95,7 @@ class ErrorModel:
     assumes: what the bound takes for granted (e.g. exp within 4 ulp on every backend).
     """
 
-    metric: str
+    metric: Metric
     bound: Callable[[BoundContext], float]
     source: str
     growth_slope: float = 0.0
@@ -94,14 +108,19 @@ class ErrorModel:
     relative: bool = True
     assumes: str = ""
     elementwise_ulp: bool = False
+    metric_description: str = ""
 
     def __post_init__(self):
         if self.kind not in BOUND_KINDS:
             raise ValueError(f"ErrorModel.kind {self.kind!r} is not one of {BOUND_KINDS}")
+        if self.metric not in METRICS:
+            raise ValueError(f"ErrorModel.metric {self.metric!r} is not one of {tuple(METRICS)}; "
+                             "describe it in words in metric_description")
 
     def describe(self) -> dict[str, Any]:
         """What a record stores about the model."""
-        return {"metric": self.metric, "source": self.source, "growth_slope": self.growth_slope,
+        return {"metric": self.metric, "metric_description": self.metric_description or METRICS[self.metric],
+                "source": self.source, "growth_slope": self.growth_slope,
                 "kind": self.kind, "probabilistic": self.probabilistic is not None,
                 "assumes": self.assumes}
 

@@ -94,6 +94,39 @@ def foreign_fingerprint(data: dict[str, Any]) -> str | None:
     return None if theirs == machine_info()["fingerprint"] else str(theirs or "none recorded")
 
 
+#: machine.json per results folder, loaded once per process (machine_ceilings).
+_machine_cache: dict[str, dict[str, Any] | None] = {}
+
+
+def set_results_dir(path: str | os.PathLike) -> None:
+    """Look for the ceilings under this results folder (`harness run --out`). Set in the
+    environment so spawned worker processes look there too."""
+    os.environ["HARNESS_RESULTS_DIR"] = str(path)
+    reset_machine_cache()
+
+
+def reset_machine_cache() -> None:
+    """Forget the loaded ceilings: after a re-measure the next case reads the new file."""
+    _machine_cache.clear()
+
+
+def machine_ceilings() -> dict[str, Any] | None:
+    """The cached machine.json of this machine, loaded once per process: from
+    $HARNESS_RESULTS_DIR (set_results_dir) if it has one, else from ./results."""
+    where = os.environ.get("HARNESS_RESULTS_DIR") or ""
+    if where not in _machine_cache:
+        found = None
+        for folder in dict.fromkeys([where or "results", "results"]):
+            try:
+                found = load_machine(folder)
+            except Exception:  # e.g. a bad HARNESS_MACHINE_ID: no roofline rather than a failed case
+                found = None
+            if found is not None:
+                break
+        _machine_cache[where] = found
+    return _machine_cache[where]
+
+
 class ForeignMachineFile(ValueError):
     """A command was about to write into results that belong to other hardware."""
 
@@ -129,57 +162,63 @@ def _best(fn: Callable[[], Any], device: Any, reps: int) -> float:
 
 def _stream_ops(device: Any, n: int, dtype: str):
     """(copy, triad) closures on three device arrays of n elements, in the backend's own
-    idiom: the fastest way that backend has to do each."""
+    idiom: the fastest way that backend has to do each (OpenCL: also the element count
+    actually streamed, whole work-groups only)."""
     rng = np.random.default_rng(0)
     host = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
-    s = 3.0
-    backend = device.backend
-    if backend == "numpy":
-        a, b, c = (h.copy() for h in host)
+    ops = _STREAM_OPS.get(device.backend)
+    if ops is None:
+        raise NotImplementedError(f"no STREAM kernels for backend {device.backend!r}")
+    return ops(device, host, 3.0)
 
-        def copy():
-            np.copyto(b, a)
 
-        def triad():  # two passes; counted at STREAM's nominal 3 arrays
-            np.multiply(c, s, out=a)
-            np.add(a, b, out=a)
+def _numpy_stream(device: Any, host: list[np.ndarray], s: float):
+    a, b, c = (h.copy() for h in host)
 
-        return copy, triad
-    if backend == "torch":
-        a, b, c = (device.to_device(h, dtype) for h in host)
-        torch = device.torch
+    def copy():
+        np.copyto(b, a)
 
-        def copy():
-            b.copy_(a)
+    def triad():  # two passes; counted at STREAM's nominal 3 arrays
+        np.multiply(c, s, out=a)
+        np.add(a, b, out=a)
 
-        def triad():
-            torch.add(b, c, alpha=s, out=a)
+    return copy, triad
 
-        return copy, triad
-    if backend == "opencl":
-        return _opencl_stream(device, host, s)
-    if backend == "cupy":
-        cp = device.cp
+
+def _torch_stream(device: Any, host: list[np.ndarray], s: float):
+    a, b, c = (device.to_device(h, str(h.dtype)) for h in host)
+    torch = device.torch
+
+    def copy():
+        b.copy_(a)
+
+    def triad():
+        torch.add(b, c, alpha=s, out=a)
+
+    return copy, triad
+
+
+def _cupy_stream(device: Any, host: list[np.ndarray], s: float):
+    cp = device.cp
+    with device.ctx():
+        a, b, c = (cp.asarray(h) for h in host)
+        kern = cp.ElementwiseKernel("T b, T c, T s", "T a", "a = b + s * c", "harness_triad")
+
+    def copy():
         with device.ctx():
-            a, b, c = (cp.asarray(h) for h in host)
-            kern = cp.ElementwiseKernel("T b, T c, T s", "T a", "a = b + s * c", "harness_triad")
+            cp.copyto(b, a)
 
-        def copy():
-            with device.ctx():
-                cp.copyto(b, a)
+    def triad():
+        with device.ctx():
+            kern(b, c, a.dtype.type(s), a)
 
-        def triad():
-            with device.ctx():
-                kern(b, c, a.dtype.type(s), a)
-
-        return copy, triad
-    raise NotImplementedError(f"no STREAM kernels for backend {backend!r}")
+    return copy, triad
 
 
 def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
     """Vector copy and triad kernels: a cache line per work-item, work-groups sized from
     the device as the harness's own streaming kernels are."""
-    from .kernels._common import local_1d, vector_width
+    from .kernels._common import vector_width, work_group_1d
 
     dtype = str(host[0].dtype)
     vw = vector_width(dtype)
@@ -187,7 +226,7 @@ def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
     k_copy, k_triad = prg.stream_copy, prg.stream_triad
     a, b, c = (device.to_device(h, dtype) for h in host)
     items = host[0].size // vw
-    local = local_1d(device, items, k_copy)
+    local = work_group_1d(device, items, k_copy)
     items -= items % local  # whole groups only: no bounds test in the kernels
     scalar = np.dtype(dtype).type(s)
 
@@ -198,6 +237,10 @@ def _opencl_stream(device: Any, host: list[np.ndarray], s: float):
         k_triad(device.queue, (items,), (local,), scalar, a.data, b.data, c.data)
 
     return copy, triad, items * vw
+
+
+#: STREAM copy and triad per backend: (device, three host arrays, triad scalar) -> ops.
+_STREAM_OPS = {"numpy": _numpy_stream, "torch": _torch_stream, "opencl": _opencl_stream, "cupy": _cupy_stream}
 
 
 def measure_bandwidth(device: Any, quick: bool = False) -> dict[str, Any]:
@@ -335,9 +378,7 @@ def measure_machine(path: str | os.PathLike | None = None, refresh: bool = False
     tmp = p.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, p)  # atomic: a reader never sees half a file
-    from . import roofline
-
-    roofline.reset_cache()
+    reset_machine_cache()
     return data, True
 
 

@@ -292,14 +292,21 @@ class Outcome:
         return any(ok is False for (dt, _), ok in self.passed.items() if dt == dtype)
 
 
+def numpy_impl(registry, kernel: str) -> str:
+    """The name of the correct NumPy implementation the mutants of `kernel` alter: the
+    hand-written one where there is one, else the Array API one run on NumPy."""
+    names = {i.name for i in registry.implementations(kernel, "numpy")}
+    return "numpy" if "numpy" in names else "array_api"
+
+
 def mutant_registry(registry, mutants: Sequence[Mutant]):
     """A copy of `registry` with the mutants added as NumPy implementations (the global
     registry never sees them, so no sweep runs them by accident)."""
-    from .registry import Implementation
+    from .declarations import Implementation
 
     impls = dict(registry.impls)
     for m in mutants:
-        correct = registry.impls[(m.kernel, "numpy", "numpy")].fn
+        correct = registry.impls[(m.kernel, "numpy", numpy_impl(registry, m.kernel))].fn
         impl = Implementation(m.kernel, "numpy", m.impl_name, m.wrap(correct), notes=m.description,
                               origin="harness.mutants")
         impls[impl.key] = impl
@@ -335,7 +342,7 @@ def run_mutants(kernels: Iterable[str] | None = None, dtypes: Sequence[str] = ("
     outcomes: list[Outcome] = []
     for kernel in [k for k in base.kernels if k in chosen]:
         spec = base.kernels[kernel]
-        mine = [Outcome(kernel, "numpy", None, {})] + [
+        mine = [Outcome(kernel, numpy_impl(base, kernel), None, {})] + [
             Outcome(kernel, m.impl_name, m.realistic, {}, m.description) for m in ms if m.kernel == kernel]
         for dtype in [d for d in dtypes if d in spec.dtypes]:
             for size in spec.preset_sizes("test"):

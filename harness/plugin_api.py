@@ -14,8 +14,8 @@ from __future__ import annotations
 from .accuracy import BoundContext, ErrorModel, gamma
 from .backends.base import Backend, BackendUnavailable, Device, PerfCounterTimer, Timer, import_or_unavailable
 from .dtypes import DTYPES, itemsize, round_to, storage_dtype, unit_roundoff
-from .registry import (Implementation, array_api_implementation, implementation, register_backend,
-                       register_kernel)
+from .declarations import (Implementation, array_api_implementation, implementation, register_backend,
+                           register_kernel)
 from .spec import KernelSpec
 
 #: Bumped when a name below changes incompatibly.

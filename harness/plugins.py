@@ -32,8 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from .backends.base import Backend
-from .registry import (_BUILTIN, BackendDecl, Declarations, Failure, Implementation, Registry,
-                       UnavailableBackend, collecting)
+from .declarations import BUILTIN, BackendDecl, Declarations, Implementation, collecting
 
 #: kernel plugins first: a backend plugin may implement a kernel plugin's kernels,
 #: but every kernel and backend is registered before any implementation anyway.
@@ -97,7 +96,7 @@ def _load(ep: Any, dist: str) -> LoadedPlugin:
     # Declarations made before this load (its module imported earlier by user code)
     # belong to the plugin too, not to the built-ins.
     if module and not (module == "harness" or module.startswith("harness.")):
-        early = _BUILTIN.take_modules(module)
+        early = BUILTIN.take_modules(module)
         for bucket in ("kernels", "impls", "backends"):
             for item in getattr(early, bucket):
                 mod = early.modules.get(id(item), module)
@@ -147,19 +146,3 @@ def _load_all() -> list[LoadedPlugin]:
             _CACHE[key] = _load(ep, dist)
         out.append(_CACHE[key])
     return out
-
-
-def add_to_registry(reg: Registry, loaded: list[LoadedPlugin]) -> None:
-    """All plugins' kernels, then backends, then implementations, each with isolation;
-    placeholders for failed backend plugins last, so a working one keeps its name."""
-    ok = [p for p in loaded if p.decls is not None]
-    for phase in ("kernels", "backends", "impls"):
-        for p in ok:
-            reg.add_declarations(p.decls, p.origin, isolate=True, only=phase)
-    for p in loaded:
-        if p.error is None:
-            continue
-        reg.failures.append(Failure(p.origin, f"load of {p.group} entry point {p.value!r}", p.error))
-        if p.group == "harness.backends" and p.name not in reg.backend_factories:
-            reason = f"plugin {p.origin} failed to load: {p.error}"
-            reg.add_backend(p.name, lambda n=p.name, r=reason: UnavailableBackend(n, r), p.origin)

@@ -1,10 +1,8 @@
 """Which kernels, implementations and backends exist.
 
-Kernel modules declare specs, implementations and backends with `register_kernel`,
-`implementation` / `array_api_implementation` and `register_backend`. Declarations
-are only recorded (with the module that made them); the registry is built from them
-on first use, never at `import harness`: the built-in kernels and backends first,
-then plugins (entry-point groups `harness.backends` and `harness.kernels`, see
+The registry is built from the declarations (harness.declarations) on first use,
+never at `import harness`: the built-in kernels and backends first, then plugins
+(entry-point groups `harness.backends` and `harness.kernels`, loaded by
 harness.plugins). Whatever a plugin gets wrong becomes a `Failure` with its reason
 instead of an exception, so one broken plugin never breaks the harness.
 """
@@ -13,45 +11,16 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
+from .accuracy import ErrorModel
 from .backends import BUILTIN_BACKENDS, Backend
 from .backends.base import BackendUnavailable
+from .declarations import BUILTIN, Declarations, Implementation
+from .dtypes import DTYPES
+from .plugins import LoadedPlugin, load_plugins
 from .spec import KernelSpec
-
-ARRAY_API_BACKENDS = ("numpy", "torch", "cupy")
-
-
-@dataclass(frozen=True)
-class Implementation:
-    """One kernel written for one backend.
-
-    fn(device, **inputs) -> device output. It must not modify its inputs and must
-    leave device work queued or finished (the timer synchronises).
-    accumulation(dtype, device_name): a declared accumulation dtype. Kept for plugins
-    that pass it, but never recorded: records carry the dtype measured by a probe
-    (harness/accumulation.py), because declared ones were found wrong.
-    origin: "builtin", or the plugin that declared it.
-    """
-
-    kernel: str
-    backend: str
-    name: str
-    fn: Callable[..., Any]
-    dtypes: tuple[str, ...] | None = None
-    accumulation: Callable[[str, str], str] | None = None
-    notes: str = ""
-    origin: str = "builtin"
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.kernel, self.backend, self.name)
-
-    def accumulation_dtype(self, dtype: str, device: str = "cpu") -> str:
-        return self.accumulation(dtype, device) if self.accumulation else dtype
 
 
 @dataclass
@@ -65,158 +34,6 @@ class Failure:
     origin: str
     what: str
     reason: str
-
-
-@dataclass(frozen=True)
-class BackendDecl:
-    """A backend declared by `register_backend`: built by calling `factory()` on first use."""
-
-    name: str
-    factory: Callable[[], Backend]
-    description: str = ""
-
-
-@dataclass
-class Declarations:
-    """Everything declared in one scope (the built-ins, or the load of one plugin)."""
-
-    origin: str = "builtin"
-    kernels: list[KernelSpec] = field(default_factory=list)
-    impls: list[Implementation] = field(default_factory=list)
-    backends: list[BackendDecl] = field(default_factory=list)
-    #: declaring module of each declaration, by id(), to attribute pre-imported plugin code.
-    modules: dict[int, str] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.kernels or self.impls or self.backends)
-
-    def _add(self, bucket: list, item: Any, module: str) -> None:
-        bucket.append(item)
-        self.modules[id(item)] = module
-
-    def take_modules(self, prefix: str) -> "Declarations":
-        """Move out the declarations made by module `prefix` or its submodules."""
-        def mine(item):
-            mod = self.modules.get(id(item), "")
-            return mod == prefix or mod.startswith(prefix + ".")
-
-        out = Declarations()
-        for name in ("kernels", "impls", "backends"):
-            bucket = getattr(self, name)
-            keep = []
-            for item in bucket:
-                if mine(item):
-                    out._add(getattr(out, name), item, self.modules.pop(id(item)))
-                else:
-                    keep.append(item)
-            bucket[:] = keep
-        return out
-
-
-_BUILTIN = Declarations("builtin")
-_SCOPES: list[Declarations] = [_BUILTIN]
-
-
-def _scope() -> Declarations:
-    return _SCOPES[-1]
-
-
-@contextmanager
-def collecting(origin: str) -> Iterator[Declarations]:
-    """Record the declarations made inside the block (a plugin's load) separately."""
-    decls = Declarations(origin)
-    _SCOPES.append(decls)
-    try:
-        yield decls
-    finally:
-        _SCOPES.remove(decls)
-
-
-def _caller_module(depth: int = 2) -> str:
-    try:
-        return sys._getframe(depth).f_globals.get("__name__", "")
-    except ValueError:  # pragma: no cover - frames always exist in CPython
-        return ""
-
-
-# --- the declaration API (re-exported by harness.plugin_api) ---------------------------
-
-def register_kernel(spec: KernelSpec) -> KernelSpec:
-    """Declare a kernel spec; returns it so modules can keep `SPEC = register_kernel(...)`."""
-    if not isinstance(spec, KernelSpec):
-        raise TypeError(f"register_kernel expects a KernelSpec, got {type(spec).__name__}")
-    _scope()._add(_scope().kernels, spec, _caller_module())
-    return spec
-
-
-def implementation(kernel: str, backend: str, name: str | None = None, *,
-                   dtypes: Iterable[str] | None = None,
-                   accumulation: Callable[[str, str], str] | None = None, notes: str = ""):
-    """Declare fn(device, **inputs) as the `name` implementation of `kernel` on `backend`."""
-
-    def deco(fn):
-        sc = _scope()
-        sc._add(sc.impls, Implementation(kernel, backend, name or backend, fn,
-                                         tuple(dtypes) if dtypes else None, accumulation, notes,
-                                         origin=sc.origin),
-                getattr(fn, "__module__", None) or _caller_module())
-        return fn
-
-    return deco
-
-
-def array_api_implementation(kernel: str, backends: Iterable[str] = ARRAY_API_BACKENDS, *,
-                             dtypes: Iterable[str] | None = None,
-                             accumulation: Callable[[str, str], str] | None = None, notes: str = ""):
-    """Declare fn(xp, **inputs), written once against the Array API standard.
-
-    It is registered as implementation `array_api` on every backend in `backends`;
-    `xp` is the array-api-compat namespace of the device's arrays.
-    """
-
-    def deco(fn):
-        def run(device, **inputs):
-            return fn(device.xp, **inputs)
-
-        run.__name__ = f"{fn.__name__}_array_api"
-        run.__doc__ = fn.__doc__
-        run.__module__ = fn.__module__
-        sc = _scope()
-        for b in backends:
-            sc._add(sc.impls, Implementation(kernel, b, "array_api", run,
-                                             tuple(dtypes) if dtypes else None, accumulation,
-                                             notes or "written once against the Array API standard",
-                                             origin=sc.origin),
-                    fn.__module__)
-        return fn
-
-    return deco
-
-
-def register_backend(cls: type[Backend] | None = None, *, name: str | None = None,
-                     factory: Callable[[], Backend] | None = None):
-    """Declare a backend: `@register_backend` on a Backend subclass (named by its `name`),
-    or `register_backend(name=..., factory=...)`. Nothing is instantiated until used."""
-
-    def declare(c: type[Backend]) -> type[Backend]:
-        if not (isinstance(c, type) and issubclass(c, Backend)):
-            raise TypeError(f"register_backend expects a Backend subclass, got {c!r}")
-        bname = name or getattr(c, "name", None)
-        if not bname or not isinstance(bname, str):
-            raise TypeError(f"backend class {c.__qualname__} needs a class attribute `name`")
-        sc = _scope()
-        sc._add(sc.backends, BackendDecl(bname, c, getattr(c, "description", "")), c.__module__)
-        return c
-
-    if factory is not None:
-        if not name:
-            raise TypeError("register_backend(factory=...) needs name=")
-        sc = _scope()
-        sc._add(sc.backends, BackendDecl(name, factory, ""), _caller_module())
-        return factory
-    if cls is None:
-        return declare
-    return declare(cls)
 
 
 # --- validation of plugin declarations ----------------------------------------------------
@@ -245,9 +62,6 @@ def name_problem(kind: str, name: Any) -> str | None:
 
 def spec_problem(spec: KernelSpec) -> str | None:
     """What makes a (plugin's) kernel spec unusable by the runner, or None."""
-    from .accuracy import ErrorModel
-    from .dtypes import DTYPES
-
     if (p := name_problem("kernel", spec.name)):
         return p
     missing = [p for p in REQUIRED_PRESETS if p not in spec.sizes]
@@ -268,8 +82,7 @@ def spec_problem(spec: KernelSpec) -> str | None:
 
 
 def impl_problem(impl: Implementation) -> str | None:
-    from .dtypes import DTYPES
-
+    """What makes a (plugin's) implementation unusable by the runner, or None."""
     if (p := name_problem("implementation", impl.name)):
         return p
     if not callable(impl.fn):
@@ -338,53 +151,73 @@ class Registry:
         """Add kernels, then backends, then implementations (`only` picks one phase).
 
         With `isolate` (plugins), each rejected declaration becomes a Failure instead of
-        an exception. An implementation of a kernel or backend that this same origin
-        declared but that was rejected is rejected too: it was written for the
-        plugin's own definition, not for the one already registered under that name.
+        an exception, so the rest of the plugin still works.
         """
         origin = origin or decls.origin
-
-        def attempt(what: str, add: Callable[[], None]) -> None:
-            if not isolate:
-                add()
-                return
-            try:
-                add()
-            except Exception as exc:
-                self.failures.append(Failure(origin, what, str(exc) if isinstance(exc, ValueError)
-                                             else f"{type(exc).__name__}: {exc}"))
-
-        def checked(problem: str | None, add: Callable[[], None]) -> Callable[[], None]:
-            def run() -> None:
-                if isolate and problem:
-                    raise ValueError(problem)
-                add()
-            return run
-
         if only in (None, "kernels"):
             for spec in decls.kernels:
-                attempt(f"kernel {spec.name!r}",
-                        checked(spec_problem(spec) if isolate else None, lambda s=spec: self.add_kernel(s, origin)))
+                self._attempt(origin, isolate, f"kernel {spec.name!r}", spec_problem(spec) if isolate else None,
+                              lambda s=spec: self.add_kernel(s, origin))
         if only in (None, "backends"):
             for b in decls.backends:
-                attempt(f"backend {b.name!r}",
-                        checked(name_problem("backend", b.name),
-                                lambda b=b: self.add_backend(b.name, b.factory, origin)))
+                self._attempt(origin, isolate, f"backend {b.name!r}",
+                              name_problem("backend", b.name) if isolate else None,
+                              lambda b=b: self.add_backend(b.name, b.factory, origin))
         if only in (None, "impls"):
-            own_kernels = {s.name for s in decls.kernels}
-            own_backends = {b.name for b in decls.backends}
             for impl in decls.impls:
                 what = f"implementation {impl.kernel}/{impl.backend}/{impl.name}"
-                if impl.kernel in own_kernels and self.kernel_origins.get(impl.kernel) != origin:
-                    self.failures.append(Failure(origin, what, f"its kernel {impl.kernel!r} was rejected"))
-                elif impl.backend in own_backends and self.backend_origins.get(impl.backend) != origin:
-                    self.failures.append(Failure(origin, what, f"its backend {impl.backend!r} was rejected"))
-                elif isolate and impl.backend not in self.backend_factories:
-                    self.failures.append(Failure(origin, what, f"unknown backend {impl.backend!r}; "
-                                                               f"known: {', '.join(self.backend_names)}"))
+                problem = self._orphan_problem(impl, decls, origin, isolate)
+                if problem:
+                    self.failures.append(Failure(origin, what, problem))
                 else:
-                    attempt(what, checked(impl_problem(impl) if isolate else None,
-                                          lambda i=impl: self.add_implementation(i)))
+                    self._attempt(origin, isolate, what, impl_problem(impl) if isolate else None,
+                                  lambda i=impl: self.add_implementation(i))
+
+    def _attempt(self, origin: str, isolate: bool, what: str, problem: str | None,
+                 add: Callable[[], None]) -> None:
+        """Run `add`; with `isolate`, a known `problem` or an exception becomes a Failure."""
+        if not isolate:
+            add()
+            return
+        if problem:
+            self.failures.append(Failure(origin, what, problem))
+            return
+        try:
+            add()
+        except Exception as exc:
+            self.failures.append(Failure(origin, what, str(exc) if isinstance(exc, ValueError)
+                                         else f"{type(exc).__name__}: {exc}"))
+
+    def _orphan_problem(self, impl: Implementation, decls: Declarations, origin: str,
+                        isolate: bool) -> str | None:
+        """Why `impl` has nothing to attach to, or None.
+
+        An implementation of a kernel or backend that this same origin declared but that
+        was rejected is rejected too: it was written for the plugin's own definition, not
+        for the one already registered under that name.
+        """
+        if impl.kernel in {s.name for s in decls.kernels} and self.kernel_origins.get(impl.kernel) != origin:
+            return f"its kernel {impl.kernel!r} was rejected"
+        if impl.backend in {b.name for b in decls.backends} and self.backend_origins.get(impl.backend) != origin:
+            return f"its backend {impl.backend!r} was rejected"
+        if isolate and impl.backend not in self.backend_factories:
+            return f"unknown backend {impl.backend!r}; known: {', '.join(self.backend_names)}"
+        return None
+
+    def add_plugins(self, loaded: list[LoadedPlugin]) -> None:
+        """All plugins' kernels, then backends, then implementations, each with isolation;
+        placeholders for failed backend plugins last, so a working one keeps its name."""
+        ok = [p for p in loaded if p.decls is not None]
+        for phase in ("kernels", "backends", "impls"):
+            for p in ok:
+                self.add_declarations(p.decls, p.origin, isolate=True, only=phase)
+        for p in loaded:
+            if p.error is None:
+                continue
+            self.failures.append(Failure(p.origin, f"load of {p.group} entry point {p.value!r}", p.error))
+            if p.group == "harness.backends" and p.name not in self.backend_factories:
+                reason = f"plugin {p.origin} failed to load: {p.error}"
+                self.add_backend(p.name, lambda n=p.name, r=reason: UnavailableBackend(n, r), p.origin)
 
     # -- queries --------------------------------------------------------------------
     @property
@@ -437,13 +270,11 @@ def build_registry(plugins: bool = True) -> Registry:
     for name, path in BUILTIN_BACKENDS.items():
         reg.add_backend(name, _factory(path))
     if not plugins:
-        reg.add_declarations(_BUILTIN)
+        reg.add_declarations(BUILTIN)
         return reg
-    from . import plugins as _plugins
-
-    loaded = _plugins.load_plugins()  # imports plugin code; may claim pre-imported declarations
-    reg.add_declarations(_BUILTIN)
-    _plugins.add_to_registry(reg, loaded)
+    loaded = load_plugins()  # imports plugin code; may claim pre-imported declarations
+    reg.add_declarations(BUILTIN)
+    reg.add_plugins(loaded)
     return reg
 
 

@@ -3,8 +3,10 @@
 attainable = min(peak FLOP/s, arithmetic intensity × bandwidth), with intensity the
 spec's flops over its bytes; `roofline_fraction` = achieved FLOP/s over attainable
 (for a kernel with no flops, achieved GB/s over bandwidth). The limits come from the
-ceilings `harness machine` cached (harness.ceilings); nothing is measured here, and
-without a cache the roofline fields stay None. Bandwidth is DRAM's: a case whose data
+ceilings `harness machine` cached (harness.ceilings, which also keeps the per-process
+cache and drops it after a re-measure); nothing is measured or cached here, so every
+function is a computation on the machine data it is given, and without a cache the
+roofline fields stay None. Bandwidth is DRAM's: a case whose data
 fits in cache can exceed 1.
 
 Fields added to a record: arithmetic_intensity, roofline_gflops (attainable),
@@ -14,45 +16,11 @@ roofline_fraction.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
-from .ceilings import ceiling_key
+from .ceilings import ceiling_key, machine_ceilings, roofline_limits
 
 FIELDS = ("arithmetic_intensity", "roofline_gflops", "roofline_limit", "roofline_ceiling", "roofline_fraction")
-
-_cache: dict[str, Any] = {}
-
-
-def set_results_dir(path: str | os.PathLike) -> None:
-    """Look for the ceilings under this results folder (`harness run --out`). Set in the
-    environment so spawned worker processes look there too."""
-    os.environ["HARNESS_RESULTS_DIR"] = str(path)
-    reset_cache()
-
-
-def reset_cache() -> None:
-    _cache.clear()
-
-
-def machine_ceilings() -> dict[str, Any] | None:
-    """The cached machine.json of this machine, loaded once per process: from
-    $HARNESS_RESULTS_DIR (set_results_dir) if it has one, else from ./results."""
-    from .ceilings import load_machine
-
-    where = os.environ.get("HARNESS_RESULTS_DIR") or ""
-    if where not in _cache:
-        found = None
-        for folder in dict.fromkeys([where or "results", "results"]):
-            try:
-                found = load_machine(folder)
-            except Exception:  # e.g. a bad HARNESS_MACHINE_ID: no roofline rather than a failed case
-                found = None
-            if found is not None:
-                break
-        _cache[where] = found
-    return _cache[where]
-
 
 def limits_for(machine: dict[str, Any] | None, backend: str, device: str, kind: str | None = None):
     """(key, limits) for a device: its own entry in machine["roofline"], else for a CPU
@@ -61,8 +29,6 @@ def limits_for(machine: dict[str, Any] | None, backend: str, device: str, kind: 
         return None, None
     roof = machine.get("roofline")
     if not isinstance(roof, dict):
-        from .ceilings import roofline_limits
-
         roof = roofline_limits(machine.get("ceilings") or {})
     key = ceiling_key(backend, device)
     if key in roof:
@@ -109,11 +75,12 @@ def roofline(flops: float, bytes_moved: float, median_s: float, dtype: str,
     return out
 
 
-def annotate_roofline(record: dict[str, Any], device: Any) -> None:
-    """Add the roofline fields to an ok record (None where no ceilings are cached)."""
+def annotate_roofline(record: dict[str, Any], device: Any, machine: dict[str, Any] | None = None) -> None:
+    """Add the roofline fields to an ok record (None where no ceilings are cached).
+    `machine`: the ceilings to judge against; by default this machine's cached ones."""
     for f in FIELDS:
         record.setdefault(f, None)
-    key, limits = limits_for(machine_ceilings(), record.get("backend", ""), record.get("device", ""),
+    key, limits = limits_for(machine if machine is not None else machine_ceilings(), record.get("backend", ""), record.get("device", ""),
                              getattr(device, "kind", None))
     if limits is None:
         return

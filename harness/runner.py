@@ -4,9 +4,8 @@ take each case along the data path and turn it into one record.
 inputs (seeded, rounded) → device → timed calls → host → accuracy → record.
 Nothing here is backend-specific; a case that cannot run becomes a `skipped`
 record with the reason, and a case that fails becomes a record with its failure
-status and message. Neither stops the sweep. `run_cases(..., isolate=True)` runs
-each case in a spawned worker process (harness/worker.py), so that a segfault or a
-hang becomes a `crashed` or `timeout` record instead of the end of the sweep.
+status and message. Neither stops the sweep. Whether cases run here or each in a
+worker process (harness/worker.py) is chosen above both, in harness/execution.py.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -29,7 +28,8 @@ from .backends.base import Device
 from .dtypes import FORMATS, itemsize, storage_dtype, unit_roundoff
 from .output_sample import output_sample
 from .record import case_id, new_record
-from .registry import Implementation, Registry
+from .declarations import Implementation
+from .registry import Registry
 from .roofline import annotate_roofline
 from .spec import HostInputs, KernelSpec
 from .timing import TimingOptions, time_call, time_transfer
@@ -417,31 +417,6 @@ def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> No
             np.concatenate([np.ravel(o).astype(np.float64) for o in outs]), allow_pickle=False)
     np.save(folder / "reference.npy", refs[0] if len(refs) == 1 else
             np.concatenate([np.ravel(r).astype(np.float64) for r in refs]), allow_pickle=False)
-
-
-def run_cases(planned: Iterable[Case | Skip], ctx: RunContext,
-              on_record: Callable[[dict[str, Any]], None], isolate: bool = False,
-              timeout_s: float | None = None, supervisor: Any = None) -> None:
-    """Execute the plan in order, handing each record to `on_record` as soon as it exists.
-
-    isolate: run cases in a spawned worker process (reused while healthy) with a
-    per-case `timeout_s`; `supervisor` is an already started `worker.CaseSupervisor`.
-    """
-    if not isolate and supervisor is None:
-        for item in planned:
-            rec = skipped_record(item, ctx) if isinstance(item, Skip) else execute_case(item, ctx)
-            on_record(rec)
-        return
-    from .worker import CaseSupervisor
-
-    own = supervisor is None
-    sup = supervisor or CaseSupervisor(ctx, timeout_s=timeout_s)
-    try:
-        for item in planned:
-            on_record(skipped_record(item, ctx) if isinstance(item, Skip) else sup.run(item))
-    finally:
-        if own:
-            sup.close()
 
 
 def _read_vm_kib(field_name: str) -> int | None:

@@ -46,7 +46,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .record import from_json_value, to_json_safe
-from .runner import Case, RunContext, failure_record, format_bytes, parse_bytes
+from .runner import Case, RunContext, execute_case, failure_record, failure_status, format_bytes, parse_bytes
 
 #: How often the parent checks that the worker lives and samples its resident memory.
 POLL_S = 0.25
@@ -553,8 +553,6 @@ def worker_main(conn, config_json: str, fault_path: str) -> None:
     ctx.on_progress = lambda info: conn.send_bytes(_json_bytes({"kind": "progress", **info}))
     memory_limit = _limit_memory(config.get("memory_headroom"))
     conn.send_bytes(_json_bytes({"kind": "ready", "memory_limit": memory_limit}))
-    from .runner import execute_case, failure_status
-
     while True:
         try:
             msg = json.loads(conn.recv_bytes())

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from harness.registry import implementation
+from harness.declarations import implementation
 
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from harness.dtypes import storage_dtype
 from harness.plugin_api import Backend, Device, implementation, register_backend
-from harness.registry import build_registry, collecting
+from harness.declarations import collecting
+from harness.registry import build_registry
 
 #: host seconds each queued call takes on the pool, besides its arithmetic
 WORK_S = 2e-3

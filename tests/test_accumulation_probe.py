@@ -20,7 +20,7 @@ def _ctx(registry):
 def test_torch_sum_float32_cpu_is_recorded_as_float(registry):
     """The finding: torch.sum float32 on CPU accumulates in float; the record said float64."""
     backend_or_skip(registry, "torch")
-    rec = execute_case(Case("sum", "torch", "torch", "cpu", "float32", 1000), _ctx(registry))
+    rec = execute_case(Case("sum", "array_api", "torch", "cpu", "float32", 1000), _ctx(registry))
     assert rec["status"] == "ok"
     assert rec["accumulation_measured"] is True
     assert rec["accumulation_dtype"] == "float32"
@@ -29,12 +29,12 @@ def test_torch_sum_float32_cpu_is_recorded_as_float(registry):
 
 def test_torch_cumsum_float32_cpu_measured_double(registry):
     backend_or_skip(registry, "torch")
-    rec = execute_case(Case("cumsum", "torch", "torch", "cpu", "float32", 7), _ctx(registry))
+    rec = execute_case(Case("cumsum", "array_api", "torch", "cpu", "float32", 7), _ctx(registry))
     assert rec["accumulation_dtype"] == "float64" and rec["accumulation_measured"]
 
 
 def test_unprobed_kernel_records_no_claim(registry):
-    rec = execute_case(Case("vadd", "numpy", "numpy", "cpu", "float32", 7), _ctx(registry))
+    rec = execute_case(Case("vadd", "array_api", "numpy", "cpu", "float32", 7), _ctx(registry))
     assert rec["accumulation_dtype"] is None and rec["accumulation_measured"] is False
 
 

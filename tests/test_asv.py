@@ -224,14 +224,14 @@ def test_asv_quick_run_and_import(asv_smoke, tmp_path):
     assert len(written) == 1
     header, records = read_run(written[0][0])
     assert header["commit"] == commit and header["machine_id"] == "smoke" and header["source"] == "asv"
-    rec = {r["case_id"]: r for r in records}["saxpy.numpy.numpy.default.float32.100000"]
+    rec = {r["case_id"]: r for r in records}["saxpy.array_api.numpy.default.float32.100000"]
     assert rec["status"] == "ok" and rec["source"] == "asv" and rec["commit"] == commit
     assert rec["time_median_s"] > 0 and rec["time_samples_s"] and all(s > 0 for s in rec["time_samples_s"])
     # the accuracy tracked by asv is the harness's own: compare with runner.execute_case
     from harness.registry import get_registry
     from harness.runner import Case, RunContext, execute_case
 
-    direct = execute_case(Case("saxpy", "numpy", "numpy", "cpu", "float32", 100000), RunContext(get_registry()))
+    direct = execute_case(Case("saxpy", "array_api", "numpy", "cpu", "float32", 100000), RunContext(get_registry()))
     for field in ("rel_error", "error_ratio", "max_ulp"):
         assert rec[field] == pytest.approx(direct[field], rel=1e-12), field
     assert rec["accuracy_ok"] is True

@@ -63,6 +63,23 @@ def test_mismatch_metric_for_integers():
     assert m["rel_error"] == pytest.approx(0.1) and m["max_ulp"] is None and not m["accuracy_ok"]
 
 
+def test_metric_is_a_typed_switch_and_its_prose_a_field_of_its_own():
+    """The metric is one of METRICS (code switches on it); a sentence is refused there and
+    belongs in metric_description, which every built-in kernel's record carries."""
+    from harness.accuracy import METRICS
+    from harness.registry import get_registry
+
+    with pytest.raises(ValueError, match="metric_description"):
+        ErrorModel(metric="normwise relative error of the weights", bound=lambda c: 0.0, source="test")
+    model = ErrorModel(metric="max_relative", bound=lambda c: 0.0, source="test", metric_description="in words")
+    assert model.describe()["metric"] == "max_relative" and model.describe()["metric_description"] == "in words"
+    assert ErrorModel(metric="normwise", bound=lambda c: 0.0, source="t").describe()["metric_description"] \
+        == METRICS["normwise"]
+    for name, spec in get_registry().kernels.items():
+        assert spec.error_model.metric in METRICS, name
+        assert spec.error_model.describe()["metric_description"], name
+
+
 def test_hash_depends_on_bytes_dtype_and_shape():
     a = np.arange(4, dtype=np.float32)
     assert output_sha256(a) == output_sha256(a.copy())

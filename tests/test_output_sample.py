@@ -89,7 +89,7 @@ def test_runner_stores_the_sample_in_ok_records():
     from harness.timing import TimingOptions
 
     ctx = RunContext(get_registry(), seed=0, timing=TimingOptions(budget_s=0.002, min_samples=1, max_samples=2))
-    recs = [execute_case(Case("saxpy", "numpy", "numpy", "cpu", dt, 1000), ctx) for dt in ("float32", "float64")]
+    recs = [execute_case(Case("saxpy", "array_api", "numpy", "cpu", dt, 1000), ctx) for dt in ("float32", "float64")]
     for rec in recs:
         assert rec["status"] == "ok", rec["message"]
         s = rec["output_sample"]

@@ -62,7 +62,7 @@ def test_plugins_with_old_signatures_keep_working():
 
 def test_array_api_path_passes_its_output_to_synchronize():
     from harness.backends.numpy_backend import NumpyDevice
-    from harness.registry import collecting, array_api_implementation
+    from harness.declarations import array_api_implementation, collecting
 
     class Recording(NumpyDevice):
         seen: list = []

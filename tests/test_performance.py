@@ -6,7 +6,7 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from harness import roofline
+from harness import ceilings, roofline
 from harness.cli import main
 from harness.registry import get_registry
 from harness.runner import Case, RunContext, execute_case
@@ -30,9 +30,9 @@ def machine_dir(tmp_path_factory):
 def use_dir(monkeypatch):
     def use(d):
         monkeypatch.setenv("HARNESS_RESULTS_DIR", str(d))
-        roofline.reset_cache()
+        ceilings.reset_machine_cache()
     yield use
-    roofline.reset_cache()
+    ceilings.reset_machine_cache()
 
 
 @pytest.mark.opencl

@@ -369,7 +369,7 @@ def test_conflicts_are_isolated(fake_plugins):
     assert "unknown backend 'fp_nowhere'" in fails[("fakedist:fp_conflict", "implementation sum/fp_nowhere/fp_nowhere")]
     assert "declared no kernels" in fails[("fakedist:fp_empty", "load of harness.kernels entry point 'fp_empty'")]
     assert reg.backend_origins["numpy"] == "builtin"
-    assert reg.impls[("saxpy", "numpy", "numpy")].origin == "builtin"
+    assert reg.impls[("saxpy", "numpy", "array_api")].origin == "builtin"
     ok, reason = reg.backend("fp_ctor").probe()  # a raising constructor: an unavailable backend
     assert not ok and "constructor exploded" in reason
 

@@ -62,7 +62,7 @@ def test_plan_skips_an_unusable_device_with_its_reason(registry):
     reg = Registry()
     reg.add_kernel(registry.kernels["saxpy"])
     reg.add_backend("selftest-probe", _TwoDeviceBackend)
-    impl = next(i for i in registry.implementations("saxpy", "numpy") if i.name == "numpy")
+    impl = next(i for i in registry.implementations("saxpy", "numpy") if i.name == "array_api")
     reg.add_implementation(dataclasses.replace(impl, backend="selftest-probe"))
     cases = plan(reg, ["saxpy"], ["selftest-probe"], ["float32"], [100])
     skips = [c for c in cases if isinstance(c, Skip)]

@@ -32,7 +32,7 @@ def test_float64_references_have_more_than_53_bits(registry):
 
 
 def test_records_carry_reference_fields(registry):
-    rec = execute_case(Case("sum", "numpy", "numpy", "cpu", "float64", 1000), _ctx(registry))
+    rec = execute_case(Case("sum", "array_api", "numpy", "cpu", "float64", 1000), _ctx(registry))
     assert rec["reference_method"].startswith("math.fsum")
     assert rec["reference_precision"] > 53 and rec["reference_independent"] is True
 
@@ -64,7 +64,7 @@ def test_no_independent_reference_never_reads_zero(registry, monkeypatch):
     monkeypatch.setattr(references, "LONGDOUBLE_BITS", 53)
     rec = execute_case(Case("relu", "numpy", "numpy", "cpu", "float64", 7), _ctx(registry))
     assert rec["reference_independent"] is True  # exact select: independent anywhere
-    rec = execute_case(Case("colorblind", "numpy", "numpy", "cpu", "float64", 1), _ctx(registry))
+    rec = execute_case(Case("colorblind", "array_api", "numpy", "cpu", "float64", 1), _ctx(registry))
     assert rec["reference_independent"] is False and rec["reference_precision"] == 53
     assert rec["rel_error"] != 0.0
     assert "no independent reference" in rec["message"]

@@ -313,8 +313,8 @@ def test_peak_memory_is_per_case():
     reg = get_registry()
     ctx = RunContext(reg, seed=0, timing=TimingOptions(budget_s=0.005, min_samples=2, max_samples=3))
     n = 2_000_000
-    big = execute_case(Case("saxpy", "numpy", "numpy", "cpu", "float64", n), ctx)
-    small = execute_case(Case("saxpy", "numpy", "numpy", "cpu", "float64", 100), ctx)
+    big = execute_case(Case("saxpy", "array_api", "numpy", "cpu", "float64", n), ctx)
+    small = execute_case(Case("saxpy", "array_api", "numpy", "cpu", "float64", 100), ctx)
     assert big["status"] == small["status"] == "ok"
     moved = reg.kernels["saxpy"].bytes_moved(n, 8)  # inputs + output in float64
     assert big["peak_rss_delta_bytes"] >= 0.5 * moved

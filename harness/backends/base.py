@@ -23,6 +23,7 @@ arguments keep working: the harness passes the output only where it is accepted
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -157,6 +158,11 @@ class Device(ABC):
     def xp(self) -> Any:
         """Array API namespace for write-once implementations, or None."""
         return None
+
+    def ctx(self) -> Any:
+        """The context in which work for this device is issued (CuPy: its CUDA device,
+        since CuPy runs on the current device); nothing to enter by default."""
+        return contextlib.nullcontext()
 
     def metadata(self) -> dict[str, Any]:
         return {"backend": self.backend, "device": self.name, "kind": self.kind}

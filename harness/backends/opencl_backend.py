@@ -13,6 +13,28 @@ import numpy as np
 
 from .base import Backend, BackendUnavailable, Device, Timer, import_or_unavailable
 
+#: `#include "_name.cl"`: a shared helper file of harness/kernels/cl/, spliced in by
+#: `program_text`.
+_INCLUDE = re.compile(r'^#include "(_[A-Za-z0-9_]+\.cl)"[ \t]*$', re.M)
+
+
+def program_text(cl_dir: Any, source: str) -> str:
+    """The text compiled for `source`: the shared prelude, then the kernel file with each
+    `#include "_x.cl"` line replaced by that file.
+
+    The compiler's own include path is not used: drivers resolve it differently, and
+    pyopencl's binary cache keys on the text it is given, so an edited include would not
+    be rebuilt. #line directives keep compiler messages pointing at each file's lines.
+    """
+    def splice(match: re.Match) -> str:
+        line = text.count("\n", 0, match.start()) + 2  # the kernel file's line after the include
+        return (f'#line 1 "{match.group(1)}"\n' + (cl_dir / match.group(1)).read_text()
+                + f'\n#line {line} "{source}"')
+
+    text = (cl_dir / source).read_text()
+    return ((cl_dir / "_prelude.cl").read_text() + f'#line 1 "{source}"\n' + _INCLUDE.sub(splice, text))
+
+
 #: OpenCL C type per harness dtype.
 CL_TYPES = {"float16": "half", "float32": "float", "float64": "double",
             "int32": "int", "int64": "long", "uint8": "uchar"}
@@ -112,10 +134,7 @@ class OpenCLDevice(Device):
         if cached is None:
             from importlib.resources import files
 
-            cl_dir = files("harness.kernels") / "cl"
-            # The shared prelude (extension pragmas, token pasting) goes first; #line
-            # keeps compiler messages pointing at the kernel file's own lines.
-            text = (cl_dir / "_prelude.cl").read_text() + "#line 1\n" + (cl_dir / source).read_text()
+            text = program_text(files("harness.kernels") / "cl", source)
             opts = [f"-DREAL={CL_TYPES[dtype]}", *options]
             if dtype == "float64":
                 opts.append("-DREAL_IS_DOUBLE=1")

@@ -293,7 +293,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     from ..machine import git_commit, machine_info
     from ..record import now_iso
     from ..registry import get_registry
-    from ..runner import RunContext, Skip, device_inventory, format_bytes, plan, run_cases
+    from ..execution import run_cases
+    from ..runner import RunContext, Skip, device_inventory, format_bytes, plan
     from ..run_file import ResultsWriteError, release_run_file
     from ..store import ResultsFileError, RunWriter, read_run
     from ..timing import TimingOptions
@@ -380,7 +381,7 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
     opts = TimingOptions(budget_s=budget_s, cache=cache)
     ctx = RunContext(reg, seed=seed, timing=opts, machine_id=machine["machine_id"], commit=commit,
                      run_id=run_id, save_arrays=save_arrays)
-    from ..roofline import set_results_dir
+    from ..ceilings import set_results_dir
 
     set_results_dir(out_dir)  # roofline ceilings cached by `harness machine` (workers inherit it)
     supervisor = None

@@ -1,6 +1,8 @@
 """Shared helpers for kernel specs: precision of references, and launch geometry."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: Extended precision for float64 references: 64-bit significand on x86 (80-bit
@@ -10,14 +12,28 @@ import numpy as np
 from ..references import LONGDOUBLE_BITS  # noqa: E402,F401  (re-exported)
 
 
+#: The size ladder of the 1-D vector kernels (maps and reductions): from fitting in L1 to
+#: far beyond the last-level cache, so that both the latency- and the bandwidth-bound
+#: regimes are measured. Each kernel adds its own "test" sizes (vector_sizes).
+VECTOR_LADDER = {"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000)}
+
+
+def vector_sizes(*test: int) -> dict[str, tuple[int, ...]]:
+    """KernelSpec.sizes of a 1-D vector kernel: the shared ladder and its test sizes."""
+    return {**VECTOR_LADDER, "test": tuple(test)}
+
+
 def ref_dtype(dtype: str):
     """The dtype a reference is computed in: float64 for narrower formats, wider for float64."""
     return np.longdouble if dtype == "float64" else np.float64
 
 
-def wg_size(device, preferred: int = 256) -> int:
-    """Work-group size from the device's limit, never hard-coded beyond a preference."""
-    return max(1, min(preferred, device.max_work_group_size))
+def pow2_at_least(n: int) -> int:
+    """The smallest power of two >= n (a tree reduction's width)."""
+    p = 1
+    while p < n:
+        p *= 2
+    return p
 
 
 def n_groups(n: int, local: int, cap: int = 1024) -> int:
@@ -43,11 +59,19 @@ def cl_limits(device, kernel=None) -> dict:
     return limits
 
 
-def local_1d(device, items: int, kernel=None, target: int = 256) -> int:
-    """Work-group size for `items` work-items: the target (a power of two, capped by the
-    device), halved while there would be fewer than two groups per compute unit, but
-    never below the preferred multiple: wide groups amortise PoCL's per-group cost,
-    enough groups keep every core busy."""
+def work_group_1d(device, items: int | None = None, kernel=None, target: int = 256,
+                  cap: int | None = None) -> int:
+    """The work-group size of a 1-D launch, from the device's own limits.
+
+    Without `items` (the untuned kernels and the local-memory reductions, whose scratch
+    is sized from it): the target, capped by the device's limit and by `cap`.
+    With `items` (the tuned streaming kernels): the largest power of two up to the
+    target that the device (and `kernel`) allow, halved while there would be fewer than
+    two groups per compute unit, but never below the kernel's preferred multiple: wide
+    groups amortise PoCL's per-group cost, enough groups keep every core busy.
+    """
+    if items is None:
+        return max(1, min(target, device.max_work_group_size, cap if cap is not None else target))
     lim = cl_limits(device, kernel)
     local = 1
     while local * 2 <= min(target, lim["max_work_group_size"]):
@@ -80,6 +104,50 @@ def local_2d(device, global_size: tuple[int, int], kernel=None, target: int = 64
         else:
             l1 //= 2
     return l0, l1
+
+
+@dataclass(frozen=True)
+class TwoStageReduction:
+    """Where a two-launch work-group reduction runs: the first launch has `groups`
+    groups of `local` work-items, each group writing one partial; the second, one group
+    of `final` work-items, reduces the partials. `chunk`: elements per work-item of a
+    streaming first launch (None: grid-stride); `items`: its work-items that hold data."""
+
+    local: int
+    groups: int
+    final: int
+    chunk: int | None = None
+    items: int | None = None
+
+    @property
+    def first_launch(self) -> tuple[int]:
+        return (self.groups * self.local,)
+
+    def scratch(self, dtype, final: bool = False):
+        """Local memory for one group's tree (of the first launch, or of the final one)."""
+        import pyopencl as cl
+
+        return cl.LocalMemory((self.final if final else self.local) * np.dtype(dtype).itemsize)
+
+
+def strided_reduction(device, n: int) -> TwoStageReduction:
+    """The GPU-style geometry: groups of the preferred size, one grid-stride slice per
+    work-item, at most 1024 groups, and a final group as wide as the first ones."""
+    local = work_group_1d(device)
+    return TwoStageReduction(local, n_groups(n, local), local)
+
+
+def chunked_reduction(device, n: int, kernel, vw: int = 16) -> TwoStageReduction:
+    """The CPU-tuned geometry: contiguous chunks of whole vectors, 16 per compute unit, in
+    small groups: every core streams several chunks, the tree per group is a few
+    barriers, and the final reduction of the partials is tiny."""
+    items_max = 16 * cl_limits(device)["compute_units"]
+    chunk = max(2 * vw, -(-n // items_max))
+    chunk = -(-chunk // vw) * vw  # whole vectors, so each chunk starts aligned
+    items = max(1, -(-n // chunk))
+    local = work_group_1d(device, items, kernel, target=8)
+    groups = -(-items // local)
+    return TwoStageReduction(local, groups, max(1, min(groups, work_group_1d(device))), chunk, items)
 
 
 def cl_empty(device, shape, dtype):

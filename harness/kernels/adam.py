@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, wg_size
+from ._common import ref_dtype, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
 
 K_STEPS = 64
@@ -145,7 +145,7 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise relative error of the weights, at the last checkpoint",
+        metric="normwise", metric_description="normwise relative error of the weights, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
         source="first-order running error bound (Higham 2002, §3.3) along the float64 trajectory: one "
                "rounding per arithmetic op, OpenCL 1.2 §7.4 ulp limits for div/sqrt/pow, errors of w, m, v "
@@ -243,7 +243,7 @@ def adam_opencl(dev, w0, c, d, lr, beta1, beta2, eps, k):
     v.fill(0)
     out = dev.empty((len(steps),) + w0.shape, w0.dtype)
     opencl_copy_into(dev, out, 0, w0)
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     t = w0.dtype.type
     for it in range(1, int(k) + 1):
         bc1, bc2 = t(1) - t(beta1) ** it, t(1) - t(beta2) ** it

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import implementation, register_kernel
+from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
+from ._common import ref_dtype, work_group_1d
 from ._iterative import real_type
 
 # Ulp limits (OpenCL 1.2 §7.4, single precision) in units of u = half an ulp.
@@ -189,11 +189,9 @@ def black_scholes_cupy(dev, S, K, T, r, sigma):
 
 @implementation("black_scholes", "opencl")
 def black_scholes_opencl(dev, S, K, T, r, sigma):
-    from ._common import wg_size
-
     prg = dev.compile("black_scholes.cl", dtype=str(S.dtype))
     n = S.size
     out = dev.empty((2, n), S.dtype)
-    dev.launch(prg.black_scholes, (n,), (wg_size(dev),), np.int32(n), S.data, K.data, T.data, r.data,
+    dev.launch(prg.black_scholes, (n,), (work_group_1d(dev),), np.int32(n), S.data, K.data, T.data, r.data,
                sigma.data, out.data)
     return out

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, normwise_relative
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
+from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -81,7 +81,9 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 9.0 * n * n,
     bytes_moved=lambda n, b: 9.0 * n * n * b,
     error_model=ErrorModel(
-        metric="mask_mismatch+composite", kind="rigorous", bound=bound, growth_slope=0.0, evaluate=evaluate,
+        metric="composite",
+        metric_description="mask mismatch rate + normwise relative error of the composite",
+        kind="rigorous", bound=bound, growth_slope=0.0, evaluate=evaluate,
         source="data-dependent: fraction of pixels with |d^2 - t^2| <= γ_6 (d^2 + t^2), the band in which "
                "rounding of the distance (Higham 2002, §3.1 (3.5) and §2.2 (2.4)) can flip the mask; "
                "composited pixels are exact copies"),
@@ -97,22 +99,6 @@ def _composite(xp_where, fg, bg, key, threshold):
     return xp_where((d2 < threshold * threshold)[..., None], bg, fg)
 
 
-@implementation("chroma_key", "numpy")
-def chroma_key_numpy(dev, fg, bg, key, threshold):
-    return _composite(np.where, fg, bg, key, threshold)
-
-
-@implementation("chroma_key", "torch")
-def chroma_key_torch(dev, fg, bg, key, threshold):
-    return _composite(dev.torch.where, fg, bg, key, threshold)
-
-
-@implementation("chroma_key", "cupy")
-def chroma_key_cupy(dev, fg, bg, key, threshold):
-    with dev.ctx():
-        return _composite(dev.cp.where, fg, bg, key, threshold)
-
-
 @implementation("chroma_key", "opencl")
 def chroma_key_opencl(dev, fg, bg, key, threshold):
     """VW pixels (three cache lines per image) per work-item, output from the buffer pool."""
@@ -121,7 +107,7 @@ def chroma_key_opencl(dev, fg, bg, key, threshold):
     out = cl_empty(dev, fg.shape, fg.dtype)
     pixels = fg.shape[0] * fg.shape[1]
     items = max(1, -(-pixels // vw))
-    dev.launch(prg.chroma_key_vec, (items,), (local_1d(dev, items, prg.chroma_key_vec),), np.int32(pixels),
+    dev.launch(prg.chroma_key_vec, (items,), (work_group_1d(dev, items, prg.chroma_key_vec),), np.int32(pixels),
                fg.data, bg.data, key.data, threshold, out.data)
     return out
 
@@ -132,7 +118,7 @@ def chroma_key_opencl_scalar(dev, fg, bg, key, threshold):
     prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype))
     out = dev.empty(fg.shape, fg.dtype)
     pixels = fg.shape[0] * fg.shape[1]
-    dev.launch(prg.chroma_key, (pixels,), (wg_size(dev),), np.int32(pixels), fg.data, bg.data, key.data,
+    dev.launch(prg.chroma_key, (pixels,), (work_group_1d(dev),), np.int32(pixels), fg.data, bg.data, key.data,
                threshold, out.data)
     return out
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
-from ._maps_common import REF_ROUNDING, normwise
+from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
 PROTANOPIA = np.array([[0.152286, 1.052583, -0.204868],
@@ -58,16 +58,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("colorblind", "numpy")
-def colorblind_numpy(dev, img, M):
-    return img @ M.T
-
-
-@implementation("colorblind", "torch")
-def colorblind_torch(dev, img, M):
-    return dev.torch.matmul(img, M.T)
-
-
 @implementation("colorblind", "cupy")
 def colorblind_cupy(dev, img, M):
     cp = dev.cp
@@ -94,7 +84,7 @@ def colorblind_opencl(dev, img, M):
     out = cl_empty(dev, img.shape, img.dtype)
     pixels = img.shape[0] * img.shape[1]
     items = max(1, -(-pixels // vw))
-    dev.launch(prg.colorblind_vec, (items,), (local_1d(dev, items, prg.colorblind_vec),), np.int32(pixels),
+    dev.launch(prg.colorblind_vec, (items,), (work_group_1d(dev, items, prg.colorblind_vec),), np.int32(pixels),
                img.data, M.data, out.data)
     return out
 
@@ -105,7 +95,7 @@ def colorblind_opencl_scalar(dev, img, M):
     prg = dev.compile("colorblind.cl", dtype=str(img.dtype))
     out = dev.empty(img.shape, img.dtype)
     pixels = img.shape[0] * img.shape[1]
-    dev.launch(prg.colorblind, (pixels,), (wg_size(dev),), np.int32(pixels), img.data, M.data, out.data)
+    dev.launch(prg.colorblind, (pixels,), (work_group_1d(dev),), np.int32(pixels), img.data, M.data, out.data)
     return out
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
-from ._maps_common import PROB_SOURCE
+from ._reductions import PROB_SOURCE
 from ._iterative import real_type
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3

@@ -9,7 +9,7 @@ position_ratio, the maximum over k of error_k / bound_k (with bound_k the tighte
 γ_{k−1} and the probabilistic γ̃_{k−1} that can fail), so an output holding the total
 everywhere, or an exclusive scan, is out of bound. The profile gives the relative
 error at ~20 log-spaced positions, with the worst-case bound there.
-The reference is exact (fixed-point limbs, see _maps_common.exact_cumsum), so float64
+The reference is exact (fixed-point limbs, see _reductions.exact_cumsum), so float64
 cases are judged against the correctly rounded prefix sums.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import wg_size
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
+from ._common import vector_sizes, work_group_1d
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
 
 SCAN_K = 4  # elements per work-item in a scan tile
 
@@ -111,28 +111,11 @@ SPEC = register_kernel(KernelSpec(
         source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
                "rel_error is the end of the array (k = n); every position k is judged (position_ratio)"
                + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1 at every position)",
     reference_info=exact("fixed-point limbs + TwoSum (Sum2): exact prefix sums to ~106 bits", 106),
 ))
-
-
-@implementation("cumsum", "numpy", notes="sequential np.add.accumulate in the data dtype")
-def cumsum_numpy(dev, x):
-    return np.cumsum(x)
-
-
-@implementation("cumsum", "torch")
-def cumsum_torch(dev, x):
-    return dev.torch.cumsum(x, 0)
-
-
-@implementation("cumsum", "cupy")
-def cumsum_cupy(dev, x):
-    with dev.ctx():
-        return dev.cp.cumsum(x)
 
 
 def _scan_opencl(dev, prg, x, n: int, local: int):
@@ -155,7 +138,7 @@ def _scan_opencl(dev, prg, x, n: int, local: int):
 @implementation("cumsum", "opencl")
 def cumsum_opencl(dev, x):
     prg = dev.compile("cumsum.cl", dtype=str(x.dtype))
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     # the tile and the chunk totals must fit in local memory (half of it, to be safe)
     fit = int(dev.device.local_mem_size) // (2 * (SCAN_K + 1) * x.dtype.itemsize)
     local = max(1, min(local, fit))

@@ -15,11 +15,11 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, cl_limits, local_1d, n_groups
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, exact_dot
+from ._common import chunked_reduction, cl_empty, n_groups, strided_reduction, vector_sizes
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot
 
 
 def generate(n, rng):
@@ -56,8 +56,7 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
                "relative to |x^T y|" + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",
     reference_info=exact("TwoProduct + math.fsum: the exact dot product, correctly rounded"),
@@ -94,50 +93,32 @@ def dot_cupy(dev, x, y):
     return out.reshape(())
 
 
-def chunk_geometry(dev, n, kernel, vw=16):
-    """Contiguous chunks of whole vectors, 16 per compute unit, in small groups: every
-    core streams several chunks, the tree per group is a few barriers, and the final
-    reduction of the partials is tiny."""
-    items_max = 16 * cl_limits(dev)["compute_units"]
-    chunk = max(2 * vw, -(-n // items_max))
-    chunk = -(-chunk // vw) * vw
-    items = max(1, -(-n // chunk))
-    local = local_1d(dev, items, kernel, target=8)
-    return chunk, local, -(-items // local)
-
-
 @implementation("dot", "opencl")
 def dot_opencl(dev, x, y):
     """Vector chunks per work-item, a tree per group, then one group over the partials."""
-    import pyopencl as cl
-
     vw = 16
     prg = dev.compile("dot.cl", dtype=str(x.dtype), VW=vw)
-    chunk, local, groups = chunk_geometry(dev, x.size, prg.dot_chunks, vw)
-    partial = cl_empty(dev, (groups,), x.dtype)
-    dev.launch(prg.dot_chunks, (groups * local,), (local,), np.int32(x.size), np.int32(chunk), x.data, y.data,
-               partial.data, cl.LocalMemory(local * x.dtype.itemsize))
-    final = max(1, min(groups, cl_local(dev)))
+    g = chunked_reduction(dev, x.size, prg.dot_chunks, vw)
+    partial = cl_empty(dev, (g.groups,), x.dtype)
+    dev.launch(prg.dot_chunks, g.first_launch, (g.local,), np.int32(x.size), np.int32(g.chunk), x.data, y.data,
+               partial.data, g.scratch(x.dtype))
     out = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.sum_partial, (final,), (final,), np.int32(groups), partial.data, out.data,
-               cl.LocalMemory(final * x.dtype.itemsize))
+    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
+               g.scratch(x.dtype, final=True))
     return out.reshape(())
 
 
 @implementation("dot", "opencl", "opencl_tree")
 def dot_opencl_tree(dev, x, y):
     """The untuned GPU-style version: grid-stride slices, 256-wide groups, fresh buffers."""
-    import pyopencl as cl
-
     prg = dev.compile("dot.cl", dtype=str(x.dtype))
-    local = cl_local(dev)
-    groups = n_groups(x.size, local)
-    scratch = cl.LocalMemory(local * x.dtype.itemsize)
-    partial = dev.empty((groups,), x.dtype)
-    dev.launch(prg.dot_partial, (groups * local,), (local,), np.int32(x.size), x.data, y.data, partial.data,
-               scratch)
+    g = strided_reduction(dev, x.size)
+    partial = dev.empty((g.groups,), x.dtype)
+    dev.launch(prg.dot_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, y.data, partial.data,
+               g.scratch(x.dtype))
     out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (local,), (local,), np.int32(groups), partial.data, out.data, scratch)
+    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
+               g.scratch(x.dtype, final=True))
     return out.reshape(())
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import ref_dtype
 from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
@@ -86,7 +86,8 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="max-norm relative, at the last checkpoint", kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
+        metric="max_relative", metric_description="max-norm relative error of the grid, at the last checkpoint",
+        kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
         source="first-order: each sweep adds <= γ_5 (M_t + ||b||/4) in the max norm (Higham 2002, §3.1, "
                "summation of 5 terms; scaling by 1/4 exact) and the sweep is non-expansive in the max norm, "
                "so ||e_t|| <= γ_{5t} (||x0|| + (t+1)||b||/4); relative to ||x_t||_inf"),

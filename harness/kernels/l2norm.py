@@ -21,11 +21,11 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, n_groups
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, exact_sum_rest, sqrt_bound, two_product
+from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, sqrt_bound, two_product
 
 
 def generate(n, rng):
@@ -68,8 +68,7 @@ SPEC = register_kernel(KernelSpec(
                + PROB_SOURCE,
         notes="OpenCL scales by a power of two (no overflow); np.linalg.norm and "
               "torch.linalg.vector_norm do not scale"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ N(0,1)",
     reference_info=exact("TwoProduct + math.fsum (~106 bits) into an mpmath sqrt at 140 bits", 106),
@@ -82,11 +81,6 @@ def l2norm_numpy(dev, x):
     return np.linalg.norm(x)
 
 
-@implementation("l2norm", "torch")
-def l2norm_torch(dev, x):
-    return dev.torch.linalg.vector_norm(x)
-
-
 @implementation("l2norm", "cupy")
 def l2norm_cupy(dev, x):
     with dev.ctx():
@@ -96,47 +90,38 @@ def l2norm_cupy(dev, x):
 @implementation("l2norm", "opencl")
 def l2norm_opencl(dev, x):
     """Both passes stream vector chunks per work-item with a tree per group (as dot)."""
-    import pyopencl as cl
-
-    from .dot import chunk_geometry
-
     vw = 16
     prg = dev.compile("l2norm.cl", dtype=str(x.dtype), VW=vw)
-    chunk, local, groups = chunk_geometry(dev, x.size, prg.sumsq_chunks, vw)
-    n, chunk = np.int32(x.size), np.int32(chunk)
-    scratch = cl.LocalMemory(local * x.dtype.itemsize)
-    final = max(1, min(groups, cl_local(dev)))
-    final_scratch = cl.LocalMemory(final * x.dtype.itemsize)
-    partial = cl_empty(dev, (groups,), x.dtype)
-    maxabs = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.maxabs_chunks, (groups * local,), (local,), n, chunk, x.data, partial.data, scratch)
-    dev.launch(prg.maxabs_partial, (final,), (final,), np.int32(groups), partial.data, maxabs.data, final_scratch)
-    dev.launch(prg.sumsq_chunks, (groups * local,), (local,), n, chunk, x.data, maxabs.data, partial.data,
-               scratch)
-    out = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.sum_finalize, (final,), (final,), np.int32(groups), partial.data, maxabs.data, out.data,
-               final_scratch)
-    return out.reshape(())
+    g = chunked_reduction(dev, x.size, prg.sumsq_chunks, vw)
+    return _scaled_norm(dev, prg, g, x, (prg.maxabs_chunks, prg.sumsq_chunks), (np.int32(g.chunk),), cl_empty)
 
 
 @implementation("l2norm", "opencl", "opencl_tree")
 def l2norm_opencl_tree(dev, x):
     """The untuned GPU-style version: grid-stride slices, 256-wide groups, fresh buffers."""
-    import pyopencl as cl
-
     prg = dev.compile("l2norm.cl", dtype=str(x.dtype))
-    local = cl_local(dev)
-    groups = n_groups(x.size, local)
-    scratch = cl.LocalMemory(local * x.dtype.itemsize)
-    n = np.int32(x.size)
-    partial = dev.empty((groups,), x.dtype)
-    maxabs = dev.empty((1,), x.dtype)
-    dev.launch(prg.maxabs_partial, (groups * local,), (local,), n, x.data, partial.data, scratch)
-    dev.launch(prg.maxabs_partial, (local,), (local,), np.int32(groups), partial.data, maxabs.data, scratch)
-    dev.launch(prg.sumsq_partial, (groups * local,), (local,), n, x.data, maxabs.data, partial.data, scratch)
-    out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_finalize, (local,), (local,), np.int32(groups), partial.data, maxabs.data, out.data,
-               scratch)
+    g = strided_reduction(dev, x.size)
+    return _scaled_norm(dev, prg, g, x, (prg.maxabs_partial, prg.sumsq_partial), (), _fresh)
+
+
+def _fresh(dev, shape, dtype):
+    return dev.empty(shape, dtype)
+
+
+def _scaled_norm(dev, prg, g, x, first_kernels, chunk_args, alloc):
+    """max|x| (first kernel, then one group), the scaled sum of squares (second kernel),
+    then one group's sqrt(sum)·2^e: the four launches both versions share."""
+    maxabs_first, sumsq_first = first_kernels
+    n, groups = np.int32(x.size), np.int32(g.groups)
+    scratch, final_scratch = g.scratch(x.dtype), g.scratch(x.dtype, final=True)
+    partial = alloc(dev, (g.groups,), x.dtype)
+    maxabs = alloc(dev, (1,), x.dtype)
+    dev.launch(maxabs_first, g.first_launch, (g.local,), n, *chunk_args, x.data, partial.data, scratch)
+    dev.launch(prg.maxabs_partial, (g.final,), (g.final,), groups, partial.data, maxabs.data, final_scratch)
+    dev.launch(sumsq_first, g.first_launch, (g.local,), n, *chunk_args, x.data, maxabs.data, partial.data, scratch)
+    out = alloc(dev, (1,), x.dtype)
+    dev.launch(prg.sum_finalize, (g.final,), (g.final,), groups, partial.data, maxabs.data, out.data,
+               final_scratch)
     return out.reshape(())
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._maps_common import two_product, two_sum
 from ._common import cl_empty, local_2d, ref_dtype
-from ._maps_common import PROB_SOURCE
+from ._reductions import PROB_SOURCE, two_product, two_sum
 
 
 def generate(n, rng):
@@ -75,22 +74,6 @@ SPEC = register_kernel(KernelSpec(
     input_distribution="A, B ~ N(0,1)",
     reference_info=compensated("", "Dot2 (TwoProduct + TwoSum) in float64 (~106 bits)"),
 ))
-
-
-@implementation("matmul", "numpy")
-def matmul_numpy(dev, A, B):
-    return A @ B
-
-
-@implementation("matmul", "torch")
-def matmul_torch(dev, A, B):
-    return dev.torch.matmul(A, B)
-
-
-@implementation("matmul", "cupy")
-def matmul_cupy(dev, A, B):
-    with dev.ctx():
-        return dev.cp.matmul(A, B)
 
 
 #: Register block of the CPU-tuned kernel: RM rows × VW columns per work-item (VW-wide

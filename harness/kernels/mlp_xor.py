@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
 from ._common import n_groups, ref_dtype
@@ -251,7 +251,7 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="relative error of the training loss, at the last checkpoint",
+        metric="normwise", metric_description="relative error of the training loss, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order normwise running error bound (Higham 2002, §3.3) along the float64 trajectory: "
                "per-step rounding of the forward/backward pass (γ_m per length-m sum, OpenCL 1.2 §7.4 ulp "

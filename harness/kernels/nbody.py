@@ -34,10 +34,10 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import ref_dtype, wg_size
+from ._common import ref_dtype, work_group_1d
 from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, safe_div
 
 K_STEPS = 32
@@ -189,7 +189,8 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="max-body position error relative to max |x|, at the last checkpoint",
+        metric="max_relative",
+        metric_description="max-body position error relative to max |x|, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order linearised error propagation for kick-drift-kick leapfrog: Lipschitz constant "
                "L = 2M/eps^3 of the softened acceleration, step amplification matrix P(h sqrt(L)); local "
@@ -263,7 +264,7 @@ def nbody_cupy(dev, pos, vel, mass, h, eps2, k):
 def nbody_opencl(dev, pos, vel, mass, h, eps2, k):
     """Three launches per step (kick+drift, accelerations, kick) on device-resident state;
     the O(N²) acceleration kernel tiles the bodies through local memory."""
-    wg = wg_size(dev, 128)
+    wg = work_group_1d(dev, target=128)
     prg = dev.compile("nbody.cl", dtype=str(pos.dtype), WG=wg)
     n = pos.shape[0]
     t = pos.dtype.type
@@ -275,7 +276,7 @@ def nbody_opencl(dev, pos, vel, mass, h, eps2, k):
     opencl_copy_into(dev, out, 0, x)
     opencl_copy_into(dev, out, 1, v)
     n32, n3 = np.int32(n), np.int32(3 * n)
-    local3 = wg_size(dev)
+    local3 = work_group_1d(dev)
     dev.launch(prg.nbody_accel, (n,), (wg,), n32, x.data, mass.data, e2, a.data)
     for it in range(1, int(k) + 1):
         dev.launch(prg.kick_drift, (3 * n,), (local3,), n3, x.data, v.data, a.data, hh, hs)

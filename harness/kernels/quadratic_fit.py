@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import n_groups, ref_dtype, wg_size
+from ._common import n_groups, ref_dtype, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, real_type, rel_err, safe_div
 
 K_STEPS = 200
@@ -110,7 +110,7 @@ SPEC = register_kernel(KernelSpec(
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise relative error of (a, b, c), at the last checkpoint",
+        metric="normwise", metric_description="normwise relative error of (a, b, c), at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="first-order running error bound (Higham 2002, §3.3; γ_{n+2} for the gradient sums, §3.1) "
                "propagated through the linear GD map with ||I - lr (2/n) Phi^T Phi||_2 <= 1"),
@@ -119,41 +119,6 @@ SPEC = register_kernel(KernelSpec(
     category="iterative",
     input_distribution="x ~ U(-1,1); y = a x^2 + b x + c + N(0, 0.01); a, b, c ~ N(0,1); theta0 ~ N(0, 0.25)",
 ))
-
-
-@implementation("quadratic_fit", "numpy")
-def quadratic_fit_numpy(dev, x, y, theta0, lr, k):
-    t = x.dtype.type
-    scale = t(2) / t(max(x.size, 1))
-    phi = np.stack([x * x, x, np.ones_like(x)])
-    th = theta0.copy()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = np.empty((len(steps), 3), dtype=x.dtype)
-    out[0] = th
-    for it in range(1, int(k) + 1):
-        r = th @ phi - y
-        th = th - lr * (scale * (phi @ r))
-        if it in steps:
-            out[steps.index(it)] = th
-    return out
-
-
-@implementation("quadratic_fit", "torch")
-def quadratic_fit_torch(dev, x, y, theta0, lr, k):
-    torch = dev.torch
-    lr = float(lr)
-    scale = 2.0 / max(x.numel(), 1)
-    phi = torch.stack([x * x, x, torch.ones_like(x)])
-    th = theta0.clone()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = torch.empty((len(steps), 3), dtype=x.dtype, device=x.device)
-    out[0] = th
-    for it in range(1, int(k) + 1):
-        r = th @ phi - y
-        th = th - lr * (scale * (phi @ r))
-        if it in steps:
-            out[steps.index(it)] = th
-    return out
 
 
 def _launch_geometry(n, local):
@@ -191,7 +156,7 @@ def quadratic_fit_opencl(dev, x, y, theta0, lr, k):
     prg = dev.compile("quadratic_fit.cl", dtype=str(x.dtype))
     n = x.size
     t = x.dtype.type
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     groups = _launch_geometry(n, local)
     steps = checkpoint_steps(k, N_CHECKPOINTS)
     th = dev.empty((3,), x.dtype)

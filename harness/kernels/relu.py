@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, local_1d, vector_width, wg_size
+from ._common import cl_empty, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -40,8 +40,7 @@ SPEC = register_kernel(KernelSpec(
         source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
                "and is exact, so the bound is 0",
         notes="exact: any error is a defect, not rounding"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x ~ N(0,1)",
     reference_info=exact("select x > 0 (exact, no rounding; not np.maximum)"),
 ))
@@ -70,7 +69,7 @@ def relu_opencl(dev, x):
     prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=vw)
     y = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.relu, (items,), (local_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
+    dev.launch(prg.relu, (items,), (work_group_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
     return y
 
 
@@ -79,7 +78,7 @@ def relu_opencl_scalar(dev, x):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=1)
     y = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.relu, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data)
+    dev.launch(prg.relu, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data)
     return y
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._maps_common import two_product, two_sum
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
+from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
+from ._reductions import two_product, two_sum
 
 
 def generate(n, rng):
@@ -48,27 +48,15 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
                "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1); a ~ U(0.5, 2)",
     reference_info=compensated("", "TwoProduct + TwoSum in float64 (~106 bits)"),
 ))
 
 
-@implementation("saxpy", "numpy")
-def saxpy_numpy(dev, a, x, y):
-    return a * x + y
-
-
 @implementation("saxpy", "torch")
 def saxpy_torch(dev, a, x, y):
     return dev.torch.add(y, x, alpha=a)
-
-
-@implementation("saxpy", "cupy")
-def saxpy_cupy(dev, a, x, y):
-    with dev.ctx():
-        return a * x + y
 
 
 @implementation("saxpy", "opencl")
@@ -78,7 +66,7 @@ def saxpy_opencl(dev, a, x, y):
     prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=vw)
     out = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.saxpy, (items,), (local_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
+    dev.launch(prg.saxpy, (items,), (work_group_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
                out.data)
     return out
 
@@ -88,7 +76,7 @@ def saxpy_opencl_scalar(dev, a, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=1)
     out = dev.empty(x.shape, x.dtype)
-    local = wg_size(dev)
+    local = work_group_1d(dev)
     dev.launch(prg.saxpy, (x.size,), (local,), np.int32(x.size), a, x.data, y.data, out.data)
     return out
 

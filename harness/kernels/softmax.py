@@ -18,10 +18,10 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
-from ._maps_common import PROB_SOURCE, REF_ROUNDING, cl_local, pow2_at_least
+from ._common import pow2_at_least, ref_dtype, work_group_1d
+from ._reductions import PROB_SOURCE, REF_ROUNDING
 
 EXP_ULPS = 4.0
 SCALE = 3.0
@@ -74,12 +74,6 @@ SPEC = register_kernel(KernelSpec(
 ))
 
 
-@implementation("softmax", "numpy")
-def softmax_numpy(dev, x):
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 @implementation("softmax", "torch")
 def softmax_torch(dev, x):
     return dev.torch.softmax(x, dim=1)
@@ -109,7 +103,7 @@ def softmax_opencl(dev, x):
 
     rows, cols = x.shape
     prg = dev.compile("softmax.cl", dtype=str(x.dtype))
-    local = cl_local(dev, cap=pow2_at_least(max(cols, 1)))
+    local = work_group_1d(dev, cap=pow2_at_least(max(cols, 1)))
     out = dev.empty(x.shape, x.dtype)
     if rows:
         dev.launch(prg.softmax_rows, (rows * local,), (local,), np.int32(cols), x.data, out.data,

@@ -14,11 +14,11 @@ import math
 import numpy as np
 
 from ..accuracy import ErrorModel, gamma, gamma_tilde
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._maps_common import PROB_SOURCE
-from ._common import cl_empty, cl_limits, local_1d, n_groups, wg_size
+from ._reductions import PROB_SOURCE
+from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
 
 
 def generate(n, rng):
@@ -53,43 +53,23 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
         source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
                "relative to |Σx_i|" + PROB_SOURCE),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025, 4097)},
+    sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
     reference_info=exact("math.fsum: the exact sum, correctly rounded"),
 ))
 
 
-@implementation("sum", "numpy")
-def sum_numpy(dev, x):
-    return np.sum(x)
-
-
-@implementation("sum", "torch")
-def sum_torch(dev, x):
-    return dev.torch.sum(x)
-
-
-@implementation("sum", "cupy")
-def sum_cupy(dev, x):
-    with dev.ctx():
-        return dev.cp.sum(x)
-
-
-def opencl_sum(dev, x, source="sum.cl", kernel="sum_partial"):
+def opencl_sum(dev, x):
     """Two launches of the tree reduction: n → groups → 1."""
-    prg = dev.compile(source, dtype=str(x.dtype))
-    k = getattr(prg, kernel)
-    import pyopencl as cl
-
-    local = wg_size(dev)
-    groups = n_groups(x.size, local)
-    partial = dev.empty((groups,), x.dtype)
-    scratch = cl.LocalMemory(local * x.dtype.itemsize)
-    dev.launch(k, (groups * local,), (local,), np.int32(x.size), x.data, partial.data, scratch)
+    prg = dev.compile("sum.cl", dtype=str(x.dtype))
+    g = strided_reduction(dev, x.size)
+    partial = dev.empty((g.groups,), x.dtype)
+    dev.launch(prg.sum_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, partial.data,
+               g.scratch(x.dtype))
     out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (local,), (local,), np.int32(groups), partial.data, out.data, scratch)
+    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
+               g.scratch(x.dtype, final=True))
     return out.reshape(())
 
 
@@ -99,15 +79,11 @@ def opencl_sum_chunks(dev, x):
     and the final serial sum over the partials is negligible."""
     vw = 16
     prg = dev.compile("sum.cl", dtype=str(x.dtype), VW=vw)
-    items_max = 16 * cl_limits(dev)["compute_units"]
-    chunk = max(2 * vw, -(-x.size // items_max))
-    chunk = -(-chunk // vw) * vw  # whole vectors, so each chunk starts aligned
-    items = max(1, -(-x.size // chunk))
-    local = local_1d(dev, items, prg.sum_chunks, target=8)
-    partial = cl_empty(dev, (-(-items // local) * local,), x.dtype)
-    dev.launch(prg.sum_chunks, (items,), (local,), np.int32(x.size), np.int32(chunk), x.data, partial.data)
+    g = chunked_reduction(dev, x.size, prg.sum_chunks, vw)
+    partial = cl_empty(dev, g.first_launch, x.dtype)
+    dev.launch(prg.sum_chunks, (g.items,), (g.local,), np.int32(x.size), np.int32(g.chunk), x.data, partial.data)
     out = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.sum_final, (1,), (1,), np.int32(items), partial.data, out.data)
+    dev.launch(prg.sum_final, (1,), (1,), np.int32(g.items), partial.data, out.data)
     return out.reshape(())
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy import ErrorModel
-from ..registry import array_api_implementation, implementation, register_kernel
+from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, local_1d, ref_dtype, vector_width, wg_size
+from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -42,27 +42,10 @@ SPEC = register_kernel(KernelSpec(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
                "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
-    sizes={"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100_000, 1_000_000, 10_000_000),
-           "test": (1, 7, 1000, 1025)},
+    sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1)",
     reference_info=exact("x + y in a wider format: one IEEE addition, the exact sum correctly rounded"),
 ))
-
-
-@implementation("vadd", "numpy")
-def vadd_numpy(dev, x, y):
-    return x + y
-
-
-@implementation("vadd", "torch")
-def vadd_torch(dev, x, y):
-    return dev.torch.add(x, y)
-
-
-@implementation("vadd", "cupy")
-def vadd_cupy(dev, x, y):
-    with dev.ctx():
-        return dev.cp.add(x, y)
 
 
 @implementation("vadd", "opencl")
@@ -72,7 +55,7 @@ def vadd_opencl(dev, x, y):
     prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=vw)
     z = cl_empty(dev, x.shape, x.dtype)
     items = -(-x.size // vw)
-    dev.launch(prg.vadd, (items,), (local_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
+    dev.launch(prg.vadd, (items,), (work_group_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
     return z
 
 
@@ -81,7 +64,7 @@ def vadd_opencl_scalar(dev, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
     prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=1)
     z = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.vadd, (x.size,), (wg_size(dev),), np.int32(x.size), x.data, y.data, z.data)
+    dev.launch(prg.vadd, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data, z.data)
     return z
 
 

@@ -11,38 +11,7 @@
 // (log2 of a small group's size barriers). maxabs_partial and sumsq_partial are the
 // GPU-style grid-stride versions, kept for comparison.
 
-inline int tree_top(void)
-{
-    int p = 1;
-    while (p * 2 <= (int)get_local_size(0)) p *= 2;
-    return p;
-}
-
-inline void tree_max(__local REAL *scratch)
-{
-    const int lid = get_local_id(0);
-    const int p = tree_top();
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid >= p) scratch[lid - p] = fmax(scratch[lid - p], scratch[lid]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = p / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] = fmax(scratch[lid], scratch[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
-
-inline void tree_sum(__local REAL *scratch)
-{
-    const int lid = get_local_id(0);
-    const int p = tree_top();
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid >= p) scratch[lid - p] += scratch[lid];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = p / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
+#include "_reductions.cl"
 
 // 2^-e with 2^e > m (1 when m is 0 or not finite).
 inline REAL inv_scale(const REAL m, int *e)
@@ -95,47 +64,18 @@ __kernel void sum_finalize(const int n, __global const REAL *partial, __global c
 }
 
 #ifdef VW
-typedef CAT(REAL, VW) realv;
-#define VLOAD CAT(vload, VW)
-
-inline REAL hreduce_max(const realv v)
-{
-#if VW == 16
-    const CAT(REAL, 8) h = fmax(v.lo, v.hi);
-    const CAT(REAL, 4) q = fmax(h.lo, h.hi);
-#elif VW == 8
-    const CAT(REAL, 4) q = fmax(v.lo, v.hi);
-#else
-#error "VW must be 8 or 16"
-#endif
-    const CAT(REAL, 2) d = fmax(q.lo, q.hi);
-    return fmax(d.x, d.y);
-}
-
-inline REAL hreduce_sum(const realv v)
-{
-#if VW == 16
-    const CAT(REAL, 8) h = v.lo + v.hi;
-    const CAT(REAL, 4) q = h.lo + h.hi;
-#else
-    const CAT(REAL, 4) q = v.lo + v.hi;
-#endif
-    const CAT(REAL, 2) d = q.lo + q.hi;
-    return d.x + d.y;
-}
-
 __kernel void maxabs_chunks(const int n, const int chunk, __global const REAL *x,
                             __global REAL *partial, __local REAL *scratch)
 {
     const int start = min((int)get_global_id(0) * chunk, n);
     const int end = min(start + chunk, n);
-    realv m0 = (realv)0, m1 = (realv)0;
+    accv m0 = (accv)0, m1 = (accv)0;
     int i = start;
     for (; i + 2 * VW <= end; i += 2 * VW) {
         m0 = fmax(m0, fabs(VLOAD(0, x + i)));
         m1 = fmax(m1, fabs(VLOAD(0, x + i + VW)));
     }
-    REAL m = hreduce_max(fmax(m0, m1));
+    REAL m = hmax(fmax(m0, m1));
     for (; i < end; ++i)
         m = fmax(m, fabs(x[i]));
     scratch[get_local_id(0)] = m;
@@ -152,14 +92,14 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const REAL *x,
     const int start = min((int)get_global_id(0) * chunk, n);
     const int end = min(start + chunk, n);
     // Two vector accumulators: independent add chains hide the add latency.
-    realv acc0 = (realv)0, acc1 = (realv)0;
+    accv acc0 = (accv)0, acc1 = (accv)0;
     int i = start;
     for (; i + 2 * VW <= end; i += 2 * VW) {
-        const realv v0 = VLOAD(0, x + i) * inv, v1 = VLOAD(0, x + i + VW) * inv;
+        const accv v0 = VLOAD(0, x + i) * inv, v1 = VLOAD(0, x + i + VW) * inv;
         acc0 += v0 * v0;
         acc1 += v1 * v1;
     }
-    REAL acc = hreduce_sum(acc0 + acc1);
+    REAL acc = hsum(acc0 + acc1);
     for (; i < end; ++i) {
         const REAL v = x[i] * inv;
         acc += v * v;

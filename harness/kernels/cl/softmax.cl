@@ -3,12 +3,7 @@
 // tree reductions in local memory. The group size need not be a power of two, nor
 // divide the row length.
 
-inline int tree_top(void)
-{
-    int p = 1;
-    while (p * 2 <= (int)get_local_size(0)) p *= 2;
-    return p;
-}
+#include "_reductions.cl"
 
 // Reduce scratch[0..lsize) into scratch[0] (max if is_max, else sum).
 inline void tree_reduce(__local REAL *scratch, const int is_max)

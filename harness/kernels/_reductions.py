@@ -1,12 +1,15 @@
-"""Helpers shared by the map, reduction and scan kernels: exact references (error-free
-transformations), normwise bounds, log-spaced checkpoints and OpenCL launch plumbing."""
+"""Exact reductions and scans, and the bounds built on them.
+
+References: error-free transformations (TwoProduct, TwoSum) and the exact dot
+product, sum remainder and prefix sums built from them. Bounds: a componentwise bound
+turned normwise, the square root of a bounded sum, how the probabilistic bound is
+cited, and log-spaced checkpoints for error profiles along a scan. Shared by the
+reduction, scan and map kernels that need references beyond float64."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from ..accuracy import gamma
 
 #: how the probabilistic bound is cited in a kernel's ErrorModel.source.
 PROB_SOURCE = ("; probabilistic: Higham & Mary 2019, SISC 41(5), Thm 3.1: γ̃_n(λ) = exp(λ√n·u + n·u²/(1−u)) − 1 "
@@ -124,22 +127,5 @@ def sqrt_bound(theta: float, u: float) -> float:
     return (1.0 + a) * (1.0 + u) - 1.0
 
 
-def cl_local(dev, cap: int | None = None, preferred: int = 256) -> int:
-    """Work-group size for local-memory reductions: the device limit, a preference, a cap."""
-    from ._common import wg_size
-
-    local = wg_size(dev, preferred)
-    if cap is not None:
-        local = max(1, min(local, cap))
-    return local
-
-
-def pow2_at_least(n: int) -> int:
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
 __all__ = ["PROB_SOURCE", "REF_ROUNDING", "two_product", "exact_dot", "exact_sum_rest", "two_sum", "exact_cumsum",
-           "normwise", "log_checkpoints", "sqrt_bound", "cl_local", "pow2_at_least", "gamma"]
+           "normwise", "log_checkpoints", "sqrt_bound"]
