@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from harness.registry import implementation
+from harness.plugin_api import implementation
 
 _slept = False
 

@@ -196,7 +196,7 @@ def asv_smoke(tmp_path_factory):
             ("check", ["check", "--python=same"], 120),
             ("run", ["run", "--python=same", "--quick", "--machine", "smoke", "--record-samples",
                      "--set-commit-hash", commit.stdout.strip(), "--show-stderr",
-                     "-b", r"^(time_kernels\.SaxpyTime|accuracy\.SaxpyAccuracy).*\('saxpy', 'numpy'"], 240)):
+                     "-b", r"^(time_kernels\.SaxpyTime|accuracy\.SaxpyAccuracy).*\('saxpy', 'array_api@numpy'"], 240)):
         steps[name] = subprocess.run(asv + args, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
     return work, commit.stdout.strip(), steps
 

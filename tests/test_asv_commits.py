@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SUM_LINE = "    return np.sum(x)\n"
-SLOW_WRONG_SUM = "    time.sleep(5e-4)\n    return np.sum(x) * (1 + 1e-6)\n"
-BENCH = r"^(time_kernels\.SumTime|accuracy\.SumAccuracy)\.[a-z_]+\('sum', 'numpy', 'float32'"
+SUM_LINE = "    return xp.sum(x)\n"
+SLOW_WRONG_SUM = "    time.sleep(5e-4)\n    return xp.sum(x) * (1 + 1e-6)\n"
+BENCH = r"^(time_kernels\.SumTime|accuracy\.SumAccuracy)\.[a-z_]+\('sum', 'array_api@numpy', 'float32'"
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -89,7 +89,7 @@ def test_compare_commits_gates_accuracy_and_time(two_commits):
         assert steps[name].returncode == 0, f"{name}: {_ok(steps[name])}"
     cmp = steps["compare"]
     assert cmp.returncode == 1, _ok(cmp)
-    assert "accuracy regression: sum numpy float32" in cmp.stdout, _ok(cmp)
+    assert "accuracy regression: sum numpy:array_api float32" in cmp.stdout, _ok(cmp)
     assert "slower ✗ regression" in cmp.stdout, _ok(cmp)  # the time gate too
     assert steps["same"].returncode == 0, _ok(steps["same"])  # the gate is not always closed
 

@@ -208,7 +208,7 @@ main()
 def _run_disk_full(tmp_path, n, out):
     """A run whose n-th fsync fails with ENOSPC (1: the header, 3: the first record after
     the header and its folder)."""
-    return subprocess.run([sys.executable, "-c", ENOSPC_AFTER.format(n=n), *SAXPY, "--impls", "numpy",
+    return subprocess.run([sys.executable, "-c", ENOSPC_AFTER.format(n=n), *SAXPY, "--impls", "array_api",
                            "--sizes", "100,1001", "--no-isolate", "--out", str(out), "--quiet"],
                           capture_output=True, text=True, timeout=60, env=attack_env(tmp_path))
 
@@ -244,7 +244,7 @@ def _worker_logs(folder: Path) -> list[Path]:
 
 def test_f7_sigterm_stops_like_ctrl_c(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(harness_cmd(*SAXPY, "--impls", "numpy,sleepy", "--sizes", "100", "--timeout", "30",
+    proc = subprocess.Popen(harness_cmd(*SAXPY, "--impls", "array_api,sleepy", "--sizes", "100", "--timeout", "30",
                                         "--out", out, "--quiet"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=attack_env(tmp_path))
     deadline = time.monotonic() + 40
@@ -259,7 +259,7 @@ def test_f7_sigterm_stops_like_ctrl_c(tmp_path):
     path = run_file(out)
     stdout = stdout.replace("\n", " ")  # the console wraps long lines
     kept = read_run(path)[1]
-    assert [r["impl"] for r in kept] == ["numpy"]
+    assert [r["impl"] for r in kept] == ["array_api"]
     assert f"terminated: {len(kept)} records kept" in stdout and f"--resume {path}" in stdout, stdout
     assert not _worker_logs(tmp_path)
 
@@ -320,13 +320,13 @@ def test_f8_exit_without_result_is_crashed_at_once(tmp_path):
 
 def test_f9_runaway_allocation_is_oom_with_the_limit(tmp_path):
     out = tmp_path / "out"
-    res = run_attack(tmp_path, *SAXPY, "--impls", "runaway,numpy", "--sizes", "100", "--timeout", "30",
+    res = run_attack(tmp_path, *SAXPY, "--impls", "runaway,array_api", "--sizes", "100", "--timeout", "30",
                      "--out", out, "--quiet", HARNESS_WORKER_MEMORY="256M")
     assert res.returncode == 0, res.stderr
     recs = {r["impl"]: r for r in read_run(run_file(out))[1]}
     assert recs["runaway"]["status"] == "oom", recs["runaway"]["message"]
     assert "worker memory limit" in recs["runaway"]["message"] and "MiB" in recs["runaway"]["message"]
-    assert recs["numpy"]["status"] == "ok"  # the next worker, under the same limit, is healthy
+    assert recs["array_api"]["status"] == "ok"  # the next worker, under the same limit, is healthy
 
 
 def test_f9_sigkill_while_holding_memory_is_likely_oom(tmp_path):
@@ -360,7 +360,7 @@ def test_f14_allocation_failures_of_every_library_are_oom():
 # F10, F13, F15
 
 def test_f10_bad_harness_commit_is_a_usage_error(tmp_path):
-    res = run_attack(tmp_path, *SAXPY, "--impls", "numpy", "--sizes", "100", "--out", tmp_path / "out",
+    res = run_attack(tmp_path, *SAXPY, "--impls", "array_api", "--sizes", "100", "--out", tmp_path / "out",
                      "--no-isolate", "--quiet", HARNESS_COMMIT="ab/cd")
     assert res.returncode == 2, res.stderr
     assert "HARNESS_COMMIT='ab/cd' is not a commit" in res.stderr and "Traceback" not in res.stderr
@@ -381,7 +381,7 @@ def test_f13_bidi_names_are_refused_at_registration():
 
 def test_f15_closed_stdout_is_a_quiet_exit_with_records_intact(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(harness_cmd(*SAXPY, "--impls", "numpy", "--sizes", "100,1001", "--no-isolate",
+    proc = subprocess.Popen(harness_cmd(*SAXPY, "--impls", "array_api", "--sizes", "100,1001", "--no-isolate",
                                         "--out", out),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=attack_env(tmp_path))
     proc.stdout.close()  # like `| head -c 0`: the reader is gone before the first line

@@ -80,7 +80,7 @@ def test_run_in_a_pipe_prints_progress_lines(tmp_path):
                    "float32", "--budget", "0.005", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     progress = [ln for ln in proc.stdout.splitlines() if re.match(r"\[\d+/\d+\] \d+%, \d+ failed", ln)]
-    assert progress and progress[-1].startswith("[8/8] 100%, 0 failed") and "ETA" in progress[-1]
+    assert progress and progress[-1].startswith("[4/4] 100%, 0 failed") and "ETA" in progress[-1]
 
 
 # --- 80 columns, failures grouped ---------------------------------------------------------
@@ -179,7 +179,7 @@ def test_empty_name_list_is_a_usage_error(option, value, tmp_path):
 
 
 def test_resume_accepts_the_runs_own_options_and_refuses_others(tmp_path):
-    opts = ["--kernels", "saxpy", "--backends", "numpy", "--impls", "numpy", "--dtypes", "float32", "--sizes", "10,20",
+    opts = ["--kernels", "saxpy", "--backends", "numpy", "--impls", "array_api", "--dtypes", "float32", "--sizes", "10,20",
             "--budget", "0.005", "--seed", "3", "--quiet", "--out", tmp_path]
     first = harness("run", *opts)
     assert first.returncode == 0, first.stderr

@@ -26,7 +26,7 @@ from harness.fleet.sweep import find_fleet_run  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 #: 4 cases per machine, each timed for about 0.5 s: long enough to kill a worker mid-case
 #: (the test polls the coordinator's log every 0.05 s).
-PLAN = ["--kernels", "vadd", "--backends", "numpy", "--impls", "numpy", "--dtypes", "float64",
+PLAN = ["--kernels", "vadd", "--backends", "numpy", "--impls", "array_api", "--dtypes", "float64",
         "--sizes", "1000,2000,3000,4000", "--budget", "0.5"]
 
 

@@ -57,8 +57,8 @@ def test_run_stores_loadable_records(small_run):
 
     header, _ = read_run(files[0])
     growth = {(g["kernel"], g["impl"], g["backend"]): g for g in header.get("growths", [])}
-    assert growth[("sum", "numpy", "numpy")]["predicted_slope"] == 1.0
-    assert growth[("sum", "numpy", "numpy")]["n_points"] == 2
+    assert growth[("sum", "array_api", "numpy")]["predicted_slope"] == 1.0
+    assert growth[("sum", "array_api", "numpy")]["n_points"] == 2
     case = ok.iloc[0].case_id
     assert {p.name for p in (arrays / case).iterdir()} == {"inputs.npz", "output.npy", "reference.npy"}
     assert np.load(arrays / case / "reference.npy").dtype == np.float64

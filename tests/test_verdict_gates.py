@@ -32,7 +32,7 @@ def test_run_strict_exits_1_on_an_out_of_bound_case(tmp_path):
     assert "out of bound" in bad.stderr
     lax = harness(*common, "--impls", "last_wrong", extra_modules="faulty_impls")
     assert lax.returncode == 0, lax.stderr  # without --strict the run still succeeds
-    good = harness(*common, "--impls", "numpy", "--strict")
+    good = harness(*common, "--impls", "array_api", "--strict")
     assert good.returncode == 0, good.stdout + good.stderr
 
 

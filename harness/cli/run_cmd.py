@@ -244,6 +244,17 @@ def run_on_cluster(cluster, fleet_mode, selection, timeout_s, out_dir, resume, r
         sys.exit(1)
 
 
+def nothing_selected(reg, kernels, backends, impls) -> str:
+    """Why a selection holds no case: each name was valid on its own, but no kernel has
+    those implementations on those backends (e.g. --kernels saxpy --impls numpy, where
+    saxpy's NumPy version is the generic array_api one). A run of nothing is an error,
+    not a green run."""
+    have = sorted({f"{b}:{i}" for (k, b, i) in reg.impls if k in kernels and b in backends})
+    return (f"no case matches --kernels {','.join(kernels)} --backends {','.join(backends)}"
+            + (f" --impls {','.join(impls)}" if impls else "")
+            + f"; these kernels have: {', '.join(have) or 'no implementation on these backends'}")
+
+
 @click.command("run")
 @click.option("--kernels", help="Comma-separated kernel names (default: all).")
 @click.option("--backends", help="Comma-separated backend names (default: all; unavailable ones are recorded as skipped).")
@@ -399,6 +410,8 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         planned = plan(reg, kernel_names, backend_names, dtype_names, size_list, preset,
                        impls=impl_names or None, max_memory=max_memory_bytes)
         n_all = len(planned)
+        if n_all == 0:
+            raise click.UsageError(nothing_selected(reg, kernel_names, backend_names, impl_names))
         planned = [p for p in planned if (p.case if isinstance(p, Skip) else p).case_id not in done]
         con = console()
         if resume_path is not None:
