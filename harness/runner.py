@@ -419,9 +419,11 @@ def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> No
             np.concatenate([np.ravel(r).astype(np.float64) for r in refs]), allow_pickle=False)
 
 
-def _read_vm_kib(field_name: str) -> int | None:
+def proc_field_bytes(field_name: str, path: str = "/proc/self/status") -> int | None:
+    """A "Name:   123 kB" field of a /proc file (status, meminfo) in bytes; None where
+    there is no such file or field (not Linux)."""
     try:
-        with open("/proc/self/status", "rb") as f:
+        with open(path, "rb") as f:
             for line in f:
                 if line.startswith(field_name.encode() + b":"):
                     return int(line.split()[1]) * 1024
@@ -461,8 +463,8 @@ class PeakMemory:
         self._torch_cuda = None
 
     def __enter__(self) -> "PeakMemory":
-        if _reset_hwm() and _read_vm_kib("VmHWM") is not None:
-            self.before = _read_vm_kib("VmRSS")
+        if _reset_hwm() and proc_field_bytes("VmHWM") is not None:
+            self.before = proc_field_bytes("VmRSS")
             self.method = "vmhwm"
         else:
             try:
@@ -495,7 +497,7 @@ class PeakMemory:
         if self.method == "vmhwm":
             # The kernel's RSS counters are per-thread batched (off by up to a few hundred
             # KiB), so the mark can read a little below the RSS read just after the reset.
-            hwm = _read_vm_kib("VmHWM")
+            hwm = proc_field_bytes("VmHWM")
             self.peak = max(hwm, self.before or 0) if hwm is not None else None
         elif self._thread is not None:
             self._stop.set()

@@ -46,7 +46,8 @@ from dataclasses import asdict
 from typing import Any
 
 from .record import from_json_value, to_json_safe
-from .runner import Case, RunContext, execute_case, failure_record, failure_status, format_bytes, parse_bytes
+from .runner import (Case, RunContext, execute_case, failure_record, failure_status, format_bytes, parse_bytes,
+                     proc_field_bytes)
 
 #: How often the parent checks that the worker lives and samples its resident memory.
 POLL_S = 0.25
@@ -99,17 +100,6 @@ def _innermost_frames(dump: str, n: int = 2) -> str:
     return ("in " + ", called from ".join(frames)) if frames else ""
 
 
-def _meminfo_bytes(field_name: str) -> int | None:
-    try:
-        with open("/proc/meminfo", "rb") as f:
-            for line in f:
-                if line.startswith(field_name.encode() + b":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def memory_headroom(max_memory: int | None) -> int | None:
     """Bytes a worker may allocate beyond what it holds once ready (None: no limit).
 
@@ -125,7 +115,7 @@ def memory_headroom(max_memory: int | None) -> int | None:
         return None
     if env:
         return parse_bytes(env)
-    available = _meminfo_bytes("MemAvailable")
+    available = proc_field_bytes("MemAvailable", "/proc/meminfo")
     default = int(0.9 * available) if available else None
     if max_memory:
         return min(4 * max_memory, default) if default else 4 * max_memory
@@ -417,7 +407,7 @@ class CaseSupervisor:
         dump = self._fault_dump()
         self._stop_worker(kill=True)
         status, message = "crashed", f"worker process died ({_signal_name(code)}){' ' + dump if dump else ''}"
-        ref = self.memory_limit or _meminfo_bytes("MemTotal")
+        ref = self.memory_limit or proc_field_bytes("MemTotal", "/proc/meminfo")
         rss = self._last_rss
         if code == -signal.SIGKILL and rss and ref and rss >= LIKELY_OOM_SHARE * ref:
             what = "its memory limit" if self.memory_limit else "the machine's memory"
