@@ -322,71 +322,95 @@ def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:
     return rec
 
 
+class _Stage:
+    """The stage a case is in, named in the message of a failure (`run: ValueError: ...`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
-    reg = ctx.registry
-    spec = reg.kernels[case.kernel]
-    impl = reg.impls[(case.kernel, case.backend, case.impl)]
-    dtype, size = case.dtype, case.size
-    out_dtype = spec.output_dtype(dtype)
-    stage = "inputs"
+    """The data path of one case, a stage a line: inputs -> device -> timing (and the
+    download of the first output) -> validation and accuracy -> record. A kernel's
+    failure at any stage is data (a status and a message), not a crash of the sweep."""
+    spec = ctx.registry.kernels[case.kernel]
+    impl = ctx.registry.impls[(case.kernel, case.backend, case.impl)]
+    stage = _Stage("inputs")
     try:
-        inputs, ref = ctx.inputs_and_reference(spec, size, dtype)
-        rec["inputs_sha256"] = ctx.inputs_digest(spec, size, dtype)
-        stage = "device"
+        inputs, ref = ctx.inputs_and_reference(spec, case.size, case.dtype)
+        rec["inputs_sha256"] = ctx.inputs_digest(spec, case.size, case.dtype)
+        stage.name = "device"
         device = ctx.device(case.backend, case.device)
         rec["threads"] = device.threads()
-
-        dev_inputs, h2d = time_transfer(lambda: device.inputs_to_device(inputs.values, dtype), device)
-        stage = "run"
-
-        def call():
-            return impl.fn(device, **dev_inputs)
-
-        progress = ctx.on_progress
-        timing = time_call(call, device, ctx.timing, after_warmup=None if progress is None else
-                           (lambda first_s: progress({"first_call_s": first_s})))
-        stage = "download"
-        out_host, d2h = time_transfer(lambda: device.outputs_to_host(timing.first_output), device)
-        again = device.outputs_to_host(call())
-        rec.update(time_median_s=timing.median_s, time_iqr_s=timing.iqr_s, time_min_s=timing.min_s,
-                   time_samples_s=timing.samples_s, n_samples=len(timing.samples_s), loops=timing.loops,
-                   compile_s=timing.compile_s, warmup_s=timing.warmup_s, warmup_calls=timing.warmup_calls,
-                   warmup_steady=timing.warmup_steady,
-                   timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
-                   h2d_s=h2d, d2h_s=d2h, transfer_s=h2d + d2h)
-        if timing.median_s > 0:
-            rec["gflops"] = rec["flops"] / timing.median_s / 1e9
-            rec["gbps"] = rec["bytes"] / timing.median_s / 1e9
-        rec["divergence"] = device.divergence_sources()
-        # After the timed calls, so that the probe's first call never absorbs compile_s.
-        rec.update(cached_accumulation(case.kernel, impl.key, impl.fn, device, dtype))
-        stage = "accuracy"
-        problem = _validate(out_host, ref, out_dtype)
-        if problem:
-            rec.update(status="invalid", message=problem)
+        dev_inputs, h2d = time_transfer(lambda: device.inputs_to_device(inputs.values, case.dtype), device)
+        stage.name = "run"
+        out_host, again = _time_and_download(case, ctx, impl, device, dev_inputs, rec, stage)
+        rec.update(h2d_s=h2d, transfer_s=h2d + rec["d2h_s"])
+        stage.name = "accuracy"
+        if not _judge_output(case, ctx, spec, inputs, ref, out_host, again, rec):
             return
-        rec["output_sha256"] = output_sha256(out_host)
-        rec["deterministic"] = rec["output_sha256"] == output_sha256(again)
-        bctx = BoundContext(size=size, dtype=dtype, u=unit_roundoff(dtype), inputs=inputs.exact, reference=ref)
-        acc = measure(out_host, ref, dtype, out_dtype, spec.error_model, bctx)
-        profile = acc.pop("profile", None)
-        rec.update(acc)
-        _flag_dependent_reference(rec)
-        if profile is not None:
-            rec["profile"] = profile
-        ref_nonfinite = int(np.count_nonzero(~np.isfinite(flatten_output(ref).astype(np.float64))))
-        if acc["nonfinite"] > ref_nonfinite:
-            rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
-        else:
-            rec.update(status="ok", message=verdict_message(acc) or rec.get("reference_note", ""))
-            rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, size)
         annotate_roofline(rec, device)
         if ctx.save_arrays is not None:
             save_case_arrays(Path(ctx.save_arrays) / case.case_id, inputs, out_host, ref)
     except Exception as exc:  # a kernel's failure is data, not a crash of the sweep
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-        rec.update(status=failure_status(exc), message=f"{stage}: {type(exc).__name__}: {exc}{where}"[:2000])
+        rec.update(status=failure_status(exc), message=f"{stage.name}: {type(exc).__name__}: {exc}{where}"[:2000])
+
+
+def _time_and_download(case: Case, ctx: RunContext, impl: Implementation, device: Device, dev_inputs: dict,
+                       rec: dict[str, Any], stage: _Stage) -> tuple[Any, Any]:
+    """Timing (harness.timing's protocol), then the first output and a second call's
+    output brought to the host (the second one for the determinism check)."""
+    def call():
+        return impl.fn(device, **dev_inputs)
+
+    progress = ctx.on_progress
+    timing = time_call(call, device, ctx.timing, after_warmup=None if progress is None else
+                       (lambda first_s: progress({"first_call_s": first_s})))
+    stage.name = "download"
+    out_host, d2h = time_transfer(lambda: device.outputs_to_host(timing.first_output), device)
+    again = device.outputs_to_host(call())
+    rec.update(time_median_s=timing.median_s, time_iqr_s=timing.iqr_s, time_min_s=timing.min_s,
+               time_samples_s=timing.samples_s, n_samples=len(timing.samples_s), loops=timing.loops,
+               compile_s=timing.compile_s, warmup_s=timing.warmup_s, warmup_calls=timing.warmup_calls,
+               warmup_steady=timing.warmup_steady, timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
+               d2h_s=d2h)
+    if timing.median_s > 0:
+        rec["gflops"] = rec["flops"] / timing.median_s / 1e9
+        rec["gbps"] = rec["bytes"] / timing.median_s / 1e9
+    rec["divergence"] = device.divergence_sources()
+    # After the timed calls, so that the probe's first call never absorbs compile_s.
+    rec.update(cached_accumulation(case.kernel, impl.key, impl.fn, device, case.dtype))
+    return out_host, again
+
+
+def _judge_output(case: Case, ctx: RunContext, spec: KernelSpec, inputs: HostInputs, ref: Any, out_host: Any,
+                  again: Any, rec: dict[str, Any]) -> bool:
+    """Validation (shape, dtype), then accuracy against the reference and the verdict;
+    False when the output is invalid (nothing more to measure)."""
+    out_dtype = spec.output_dtype(case.dtype)
+    problem = _validate(out_host, ref, out_dtype)
+    if problem:
+        rec.update(status="invalid", message=problem)
+        return False
+    rec["output_sha256"] = output_sha256(out_host)
+    rec["deterministic"] = rec["output_sha256"] == output_sha256(again)
+    bctx = BoundContext(size=case.size, dtype=case.dtype, u=unit_roundoff(case.dtype), inputs=inputs.exact,
+                        reference=ref)
+    acc = measure(out_host, ref, case.dtype, out_dtype, spec.error_model, bctx)
+    profile = acc.pop("profile", None)
+    rec.update(acc)
+    _flag_dependent_reference(rec)
+    if profile is not None:
+        rec["profile"] = profile
+    ref_nonfinite = int(np.count_nonzero(~np.isfinite(flatten_output(ref).astype(np.float64))))
+    if acc["nonfinite"] > ref_nonfinite:
+        rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
+    else:
+        rec.update(status="ok", message=verdict_message(acc) or rec.get("reference_note", ""))
+        rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, case.size)
+    return True
 
 
 def _flag_dependent_reference(rec: dict[str, Any]) -> None:
