@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -300,21 +301,12 @@ def nothing_selected(reg, kernels, backends, impls) -> str:
 def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache, out_dir, save_arrays,
             timeout_s, max_memory, no_isolate, resume, cluster, fleet_mode, cluster_timeout_s, quiet, strict):
     """Run kernels on backends, store the results and print speed and divergence."""
-    from ..dtypes import DTYPES
     from ..machine import git_commit, machine_info
-    from ..record import now_iso
     from ..registry import get_registry
-    from ..execution import run_cases
-    from ..runner import RunContext, Skip, device_inventory, format_bytes, plan
-    from ..run_file import ResultsWriteError, release_run_file
-    from ..store import ResultsFileError, RunWriter, read_run
-    from ..timing import TimingOptions
 
     click_ctx = click.get_current_context()
     reg = get_registry()
     max_memory_bytes = parse_memory(max_memory)
-    given = {name: click_ctx.params[name] for name in RUN_SELECTION
-             if click_ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     if cluster is not None or fleet_mode is not None:
         selection = {"kernels": split_list(kernels), "backends": split_list(backends), "impls": split_list(impls),
                      "dtypes": split_list(dtypes), "sizes": parse_sizes(sizes), "preset": preset, "seed": seed,
@@ -327,173 +319,256 @@ def command(kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache
         commit = git_commit()  # ValueError: HARNESS_COMMIT is not a hash or a plain name
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-
-    resume_path = None
-    done: set[str] = set()
     if resume is not None:
-        resume_path = find_resume_file(resume, out_dir, machine["machine_id"])
-        hold_for_resume(resume_path)  # before reading it: what is missing must not change under us
-        try:
-            old_header, old_records = read_run(resume_path)
-        except ResultsFileError as exc:
-            raise click.BadParameter(f"cannot resume {exc.path}: {exc.reason}", param_hint="--resume") from None
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {resume_path}: {exc.strerror or exc}",
-                                     param_hint="--resume") from None
-        if old_header.get("machine_id") != machine["machine_id"]:
-            raise click.BadParameter(
-                f"{resume_path} was recorded on machine {old_header.get('machine_id')!r}, this is "
-                f"{machine['machine_id']!r}: resume it on that machine (or set HARNESS_MACHINE_ID="
-                f"{old_header.get('machine_id')} if it is this one)", param_hint="--resume")
-        o = old_header.get("options")
-        if not isinstance(o, dict):
-            raise click.BadParameter(f"{resume_path} does not record its run options (written by an older "
-                                     f"harness), so the missing cases are unknown; start a new run",
-                                     param_hint="--resume")
-        refuse_other_selection(given, o, resume_path)
-        try:
-            kernel_names = check_names("kernel", o["kernels"], reg.kernels, "--resume")
-            backend_names = check_names("backend", o["backends"], reg.backend_names, "--resume")
-            dtype_names = check_names("dtype", o["dtypes"], DTYPES, "--resume")
-            size_list, preset, seed = list(o["sizes"] or []), o["preset"], int(o["seed"])
-            impl_names, budget_s = list(o["impls"] or []), float(o["budget_s"])
-            max_memory_bytes = o.get("max_memory_bytes")
-            cache = o.get("cache", "warm")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise click.BadParameter(f"{resume_path}: damaged run options ({exc}); start a new run",
-                                     param_hint="--resume") from None
-        run_id = old_header.get("run_id") or resume_path.stem
-        done = {r["case_id"] for r in old_records}
-        out_dir = resume_path.parent.parent
+        given = {name: click_ctx.params[name] for name in RUN_SELECTION
+                 if click_ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        sel = selection_from_resume(resume, out_dir, machine["machine_id"], given, reg)
     else:
-        kernel_names = check_names("kernel", given_list(kernels, "--kernels", "sum,matmul") or list(reg.kernels),
-                                   reg.kernels, "--kernels")
-        backend_names = check_names("backend", given_list(backends, "--backends", "numpy,opencl")
-                                    or reg.backend_names, reg.backend_names, "--backends")
-        dtype_names = check_names("dtype", split_list(dtypes), DTYPES, "--dtypes")
-        if not dtype_names:
-            raise click.BadParameter("give at least one dtype", param_hint="--dtypes")
-        size_list = parse_sizes(sizes) if given_list(sizes, "--sizes", "1000,4096") else []
-        impl_names = given_list(impls, "--impls", "array_api") or []
-        if impl_names:
-            check_names("implementation", impl_names, sorted({i.name for i in reg.impls.values()}), "--impls")
-        budget_s = budget or PRESET_BUDGET_S[preset]
-        run_id = new_run_id(commit)
-        writable_folder(out_dir, "--out")
+        sel = selection_from_options(reg, kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache,
+                                     max_memory_bytes, out_dir, new_run_id(commit))
+    check_output_folders(sel.out_dir / machine["machine_id"], save_arrays)
+    records = execute_run(sel, reg, machine, commit, save_arrays, timeout_s, no_isolate, quiet)
+    if records is None:
+        return
+    growth = store_growth(records.writer)
+    if not quiet:
+        print_run_summary(console(), records, growth)
+    if strict and (failed := gate_failures(records)):
+        click.echo(f"--strict: {len(failed)} case(s) failed or out of bound", err=True)
+        sys.exit(1)
+
+
+@dataclass
+class Selection:
+    """What one run covers, from the command line or from the run file being resumed."""
+
+    kernels: list[str]
+    backends: list[str]
+    dtypes: list[str]
+    sizes: list[int]
+    preset: str
+    seed: int
+    impls: list[str]
+    budget_s: float
+    cache: str
+    max_memory_bytes: int | None
+    run_id: str
+    out_dir: Path
+    resume_path: Path | None = None
+    old_header: dict = field(default_factory=dict)
+    done: set = field(default_factory=set)
+
+
+def selection_from_options(reg, kernels, backends, impls, dtypes, sizes, preset, seed, budget, cache,
+                           max_memory_bytes, out_dir, run_id) -> Selection:
+    """A new run's selection; every name checked (a usage error lists the valid ones)."""
+    from ..dtypes import DTYPES
+
+    kernel_names = check_names("kernel", given_list(kernels, "--kernels", "sum,matmul") or list(reg.kernels),
+                               reg.kernels, "--kernels")
+    backend_names = check_names("backend", given_list(backends, "--backends", "numpy,opencl")
+                                or reg.backend_names, reg.backend_names, "--backends")
+    dtype_names = check_names("dtype", split_list(dtypes), DTYPES, "--dtypes")
+    if not dtype_names:
+        raise click.BadParameter("give at least one dtype", param_hint="--dtypes")
+    size_list = parse_sizes(sizes) if given_list(sizes, "--sizes", "1000,4096") else []
+    impl_names = given_list(impls, "--impls", "array_api") or []
+    if impl_names:
+        check_names("implementation", impl_names, sorted({i.name for i in reg.impls.values()}), "--impls")
+    writable_folder(out_dir, "--out")
+    return Selection(kernel_names, backend_names, dtype_names, size_list, preset, seed, impl_names,
+                     budget or PRESET_BUDGET_S[preset], cache, max_memory_bytes, run_id, out_dir)
+
+
+def selection_from_resume(resume: str, out_dir: Path, machine_id: str, given: dict, reg) -> Selection:
+    """The selection of the run being resumed, with its file locked and its recorded
+    cases; options given again must equal the run's (refused with the difference)."""
+    path = find_resume_file(resume, out_dir, machine_id)
+    hold_for_resume(path)  # before reading it: what is missing must not change under us
+    header, old_records = read_resume_file(path, machine_id)
+    o = header["options"]
+    refuse_other_selection(given, o, path)
+    from ..dtypes import DTYPES
+
+    try:
+        return Selection(check_names("kernel", o["kernels"], reg.kernels, "--resume"),
+                         check_names("backend", o["backends"], reg.backend_names, "--resume"),
+                         check_names("dtype", o["dtypes"], DTYPES, "--resume"), list(o["sizes"] or []),
+                         o["preset"], int(o["seed"]), list(o["impls"] or []), float(o["budget_s"]),
+                         o.get("cache", "warm"), o.get("max_memory_bytes"), header.get("run_id") or path.stem,
+                         path.parent.parent, path, header, {r["case_id"] for r in old_records})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: damaged run options ({exc}); start a new run",
+                                 param_hint="--resume") from None
+
+
+def read_resume_file(path: Path, machine_id: str) -> tuple[dict, list[dict]]:
+    """(header, records) of a run to resume, refused when unreadable, from another
+    machine, or without the run options that say which cases are missing."""
+    from ..store import ResultsFileError, read_run
+
+    try:
+        header, records = read_run(path)
+    except ResultsFileError as exc:
+        raise click.BadParameter(f"cannot resume {exc.path}: {exc.reason}", param_hint="--resume") from None
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}", param_hint="--resume") from None
+    if header.get("machine_id") != machine_id:
+        raise click.BadParameter(
+            f"{path} was recorded on machine {header.get('machine_id')!r}, this is {machine_id!r}: resume it on "
+            f"that machine (or set HARNESS_MACHINE_ID={header.get('machine_id')} if it is this one)",
+            param_hint="--resume")
+    if not isinstance(header.get("options"), dict):
+        raise click.BadParameter(f"{path} does not record its run options (written by an older harness), so the "
+                                 f"missing cases are unknown; start a new run", param_hint="--resume")
+    return header, records
+
+
+def check_output_folders(machine_folder: Path, save_arrays: Path | None) -> None:
+    """Nothing is written into another machine's folder, nor into an unwritable one."""
     from ..ceilings import ForeignMachineFile, check_folder_owner
 
     try:
-        check_folder_owner(out_dir / machine["machine_id"])
+        check_folder_owner(machine_folder)
     except ForeignMachineFile as exc:
         raise click.UsageError(str(exc)) from None
     if save_arrays is not None:
         writable_folder(save_arrays, "--save-arrays")
 
-    opts = TimingOptions(budget_s=budget_s, cache=cache)
-    ctx = RunContext(reg, seed=seed, timing=opts, machine_id=machine["machine_id"], commit=commit,
-                     run_id=run_id, save_arrays=save_arrays)
-    from ..ceilings import set_results_dir
 
-    set_results_dir(out_dir)  # roofline ceilings cached by `harness machine` (workers inherit it)
-    supervisor = None
+class RunRecords(list):
+    """The records of this invocation, in order, and the writer that stored them."""
+
     writer = None
-    records: list[dict] = []
-    if not no_isolate:
-        from ..worker import CaseSupervisor
 
-        # Started now: the worker imports and probes while this process plans.
-        supervisor = CaseSupervisor(ctx, timeout_s=timeout_s, backends=backend_names,
-                                    max_memory=max_memory_bytes)
-        supervisor.start()
+
+def execute_run(sel: Selection, reg, machine: dict, commit: str, save_arrays, timeout_s, no_isolate: bool,
+                quiet: bool) -> RunRecords | None:
+    """Plan, open the run file, run every case and store each record as it comes; None
+    when a resume finds nothing missing. Ctrl-C, SIGTERM, a closed stdout or a full disk
+    stop the run with its records kept (stop_run)."""
+    from ..ceilings import set_results_dir
+    from ..runner import RunContext, Skip, plan
+    from ..run_file import ResultsWriteError, release_run_file
+    from ..timing import TimingOptions
+
+    opts = TimingOptions(budget_s=sel.budget_s, cache=sel.cache)
+    ctx = RunContext(reg, seed=sel.seed, timing=opts, machine_id=machine["machine_id"], commit=commit,
+                     run_id=sel.run_id, save_arrays=save_arrays)
+    set_results_dir(sel.out_dir)  # roofline ceilings cached by `harness machine` (workers inherit it)
+    supervisor = None if no_isolate else start_supervisor(ctx, timeout_s, sel)
+    records = RunRecords()
     previous_sigterm = raise_on_sigterm()
     try:
-        planned = plan(reg, kernel_names, backend_names, dtype_names, size_list, preset,
-                       impls=impl_names or None, max_memory=max_memory_bytes)
+        planned = plan(reg, sel.kernels, sel.backends, sel.dtypes, sel.sizes, sel.preset, impls=sel.impls or None,
+                       max_memory=sel.max_memory_bytes)
+        if not planned:
+            raise click.UsageError(nothing_selected(reg, sel.kernels, sel.backends, sel.impls))
         n_all = len(planned)
-        if n_all == 0:
-            raise click.UsageError(nothing_selected(reg, kernel_names, backend_names, impl_names))
-        planned = [p for p in planned if (p.case if isinstance(p, Skip) else p).case_id not in done]
-        con = console()
-        if resume_path is not None:
-            if not planned:
-                con.print(f"nothing to resume: all {n_all} cases of {resume_path} are recorded")
-                return
-            if old_header.get("commit") != commit:
-                con.print(f"[yellow]note[/]: the run started at commit {old_header.get('commit')}, "
-                          f"this is {commit}; new records carry the current commit")
-            try:
-                writer = RunWriter(out_dir, old_header, path=resume_path)
-            except OSError as exc:
-                raise click.BadParameter(f"cannot append to {resume_path} ({exc.strerror or exc}); make it "
-                                         f"writable, or copy it somewhere writable and resume the copy",
-                                         param_hint="--resume") from None
-            writer.note("resume", started=now_iso(), argv=sys.argv[1:], commit=commit,
-                        missing=len(planned), recorded=len(done))
-        else:
-            devices, unusable = device_inventory(reg, backend_names)
-            options = {"kernels": kernel_names, "backends": backend_names, "impls": impl_names or None,
-                       "dtypes": dtype_names, "sizes": size_list or None, "preset": preset, "seed": seed,
-                       "budget_s": opts.budget_s, "cache": opts.cache, "max_memory_bytes": max_memory_bytes,
-                       "isolate": not no_isolate,
-                       "timeout_s": supervisor.timeout_s if supervisor is not None else None}
-            from ..ceilings import header_fields
-
-            header = {"run_id": run_id, "machine_id": machine["machine_id"], "commit": commit,
-                      "started": now_iso(), "argv": sys.argv[1:], "preset": preset, "seed": seed,
-                      "budget_s": opts.budget_s, "options": options,
-                      "machine": {**machine, "devices": devices, "unusable_devices": unusable,
-                                  **header_fields(out_dir)}}
-            writer = RunWriter(out_dir, header)
-
-        def store(rec):
-            with signals_held():  # a Ctrl-C or SIGTERM between the two would miscount the records kept
-                writer.write(rec)  # durable (fsync'ed) before the next case starts
-                records.append(rec)
-
-        n_run = sum(1 for p in planned if not isinstance(p, Skip))
-        if not quiet:
-            lead = (f"resuming {resume_path}: {len(done)} of {n_all} cases recorded; "
-                    if resume_path is not None else "")
-            mode = (f"isolated, timeout {supervisor.timeout_s:g} s per case" if supervisor is not None
-                    else "in-process")
-            mem = f", max memory {format_bytes(max_memory_bytes)}" if max_memory_bytes else ""
-            con.print(f"{lead}{n_run} cases to run ({mode}{mem}), {len(planned) - n_run} skipped here; "
-                      f"results -> {writer.path}")
-        if quiet:
-            run_cases(planned, ctx, store, supervisor=supervisor)
-        else:
-            with RunProgress(con, total=n_run) as progress:
-                def on_record(rec):
-                    store(rec)
-                    progress.advance(rec)
-
-                run_cases(planned, ctx, on_record, supervisor=supervisor)
+        planned = [p for p in planned if (p.case if isinstance(p, Skip) else p).case_id not in sel.done]
+        if sel.resume_path is not None and not planned:
+            console().print(f"nothing to resume: all {n_all} cases of {sel.resume_path} are recorded")
+            return None
+        records.writer = open_run_file(sel, reg, machine, commit, supervisor, len(planned))
+        run_planned(planned, ctx, records, supervisor, quiet, n_all, sel)
     except (KeyboardInterrupt, BrokenPipeError, ResultsWriteError) as exc:
-        stop_run(exc, supervisor, writer, records)
+        stop_run(exc, supervisor, records.writer, records)
     finally:
         if supervisor is not None:
             supervisor.close()
-        if writer is not None:
-            writer.close()
-        if resume_path is not None:
-            release_run_file(resume_path)
+        if records.writer is not None:
+            records.writer.close()
+        if sel.resume_path is not None:
+            release_run_file(sel.resume_path)
         restore_sigterm(previous_sigterm)
-    growth = store_growth(writer)
-    if not quiet:
-        print_summary(con, records)
-        skipped = [r for r in records if r["status"] == "skipped"]
-        bad = gate_failures(records)
-        unbounded = sum(1 for r in records if r.get("verdict") == "unbounded")
-        counts = {}
-        for r in records:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-        fitted = [g for g in growth if g.get("slope") is not None]
-        if fitted:
-            con.print(f"error growth: slope of log(error) vs log(size) fitted for {len(fitted)} series "
-                      "(stored as 'growth' lines; harness.growth.growth_frame(load_results(...)) recomputes)")
-        con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound, "
-                  f"{unbounded} unbounded (no bound that can fail) "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); results in {writer.path}")
-    if strict and (failed := gate_failures(records)):
-        click.echo(f"--strict: {len(failed)} case(s) failed or out of bound", err=True)
-        sys.exit(1)
+    return records
+
+
+def start_supervisor(ctx, timeout_s, sel: Selection):
+    """The worker process, started now so that it imports and probes while this one plans."""
+    from ..worker import CaseSupervisor
+
+    supervisor = CaseSupervisor(ctx, timeout_s=timeout_s, backends=sel.backends, max_memory=sel.max_memory_bytes)
+    supervisor.start()
+    return supervisor
+
+
+def open_run_file(sel: Selection, reg, machine: dict, commit: str, supervisor, n_missing: int):
+    """The run file: the resumed one, appended to with a "resume" note, or a new one
+    whose header holds the options (what a resume needs) and the machine."""
+    from ..ceilings import header_fields
+    from ..record import now_iso
+    from ..runner import device_inventory
+    from ..store import RunWriter
+
+    if sel.resume_path is not None:
+        if sel.old_header.get("commit") != commit:
+            console().print(f"[yellow]note[/]: the run started at commit {sel.old_header.get('commit')}, "
+                            f"this is {commit}; new records carry the current commit")
+        try:
+            writer = RunWriter(sel.out_dir, sel.old_header, path=sel.resume_path)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot append to {sel.resume_path} ({exc.strerror or exc}); make it "
+                                     f"writable, or copy it somewhere writable and resume the copy",
+                                     param_hint="--resume") from None
+        writer.note("resume", started=now_iso(), argv=sys.argv[1:], commit=commit, missing=n_missing,
+                    recorded=len(sel.done))
+        return writer
+    devices, unusable = device_inventory(reg, sel.backends)
+    options = {"kernels": sel.kernels, "backends": sel.backends, "impls": sel.impls or None, "dtypes": sel.dtypes,
+               "sizes": sel.sizes or None, "preset": sel.preset, "seed": sel.seed, "budget_s": sel.budget_s,
+               "cache": sel.cache, "max_memory_bytes": sel.max_memory_bytes, "isolate": supervisor is not None,
+               "timeout_s": supervisor.timeout_s if supervisor is not None else None}
+    header = {"run_id": sel.run_id, "machine_id": machine["machine_id"], "commit": commit, "started": now_iso(),
+              "argv": sys.argv[1:], "preset": sel.preset, "seed": sel.seed, "budget_s": sel.budget_s,
+              "options": options, "machine": {**machine, "devices": devices, "unusable_devices": unusable,
+                                              **header_fields(sel.out_dir)}}
+    return RunWriter(sel.out_dir, header)
+
+
+def run_planned(planned: list, ctx, records: RunRecords, supervisor, quiet: bool, n_all: int,
+                sel: Selection) -> None:
+    """Run the plan, each record durable (fsync'ed) before the next case starts; progress
+    on the console unless --quiet."""
+    from ..execution import run_cases
+    from ..runner import Skip, format_bytes
+
+    def store(rec):
+        with signals_held():  # a Ctrl-C or SIGTERM between the two would miscount the records kept
+            records.writer.write(rec)
+            records.append(rec)
+
+    if quiet:
+        run_cases(planned, ctx, store, supervisor=supervisor)
+        return
+    con = console()
+    n_run = sum(1 for p in planned if not isinstance(p, Skip))
+    lead = f"resuming {sel.resume_path}: {len(sel.done)} of {n_all} cases recorded; " if sel.resume_path else ""
+    mode = f"isolated, timeout {supervisor.timeout_s:g} s per case" if supervisor is not None else "in-process"
+    mem = f", max memory {format_bytes(sel.max_memory_bytes)}" if sel.max_memory_bytes else ""
+    con.print(f"{lead}{n_run} cases to run ({mode}{mem}), {len(planned) - n_run} skipped here; "
+              f"results -> {records.writer.path}")
+    with RunProgress(con, total=n_run) as progress:
+        def on_record(rec):
+            store(rec)
+            progress.advance(rec)
+
+        run_cases(planned, ctx, on_record, supervisor=supervisor)
+
+
+def print_run_summary(con, records: RunRecords, growth: list[dict]) -> None:
+    """The results table, grouped failures and skips, and the one-line count."""
+    print_summary(con, records)
+    skipped = [r for r in records if r["status"] == "skipped"]
+    bad = gate_failures(records)
+    unbounded = sum(1 for r in records if r.get("verdict") == "unbounded")
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    fitted = [g for g in growth if g.get("slope") is not None]
+    if fitted:
+        con.print(f"error growth: slope of log(error) vs log(size) fitted for {len(fitted)} series "
+                  "(stored as 'growth' lines; harness.growth.growth_frame(load_results(...)) recomputes)")
+    con.print(f"{len(records) - len(skipped)} cases run, {len(bad)} failed or out of bound, "
+              f"{unbounded} unbounded (no bound that can fail) "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); results in {records.writer.path}")
