@@ -226,6 +226,34 @@ class KernelPage:
         note = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
         return f"<h2>Throughput against size</h2>{note}{self.figs.add(fig, 460)}"
 
+    def bound_lines(self) -> list[dict[str, Any]]:
+        """Per dtype: the theoretical bound across sizes, and the √n·u and log₂n·u guides
+        that a probabilistic and a pairwise bound would follow."""
+        data = []
+        sizes = sorted({r["size"] for r in self.ok})
+        for dtype, rows in sorted(group(self.ok, "dtype").items()):
+            dtype = dtype[0]
+            bound_by_size: dict[int, float] = {}
+            for r in rows:
+                b = num(r.get("error_bound"))
+                if b is not None and b > 0:
+                    bound_by_size[r["size"]] = max(b, bound_by_size.get(r["size"], 0))
+            if bound_by_size:
+                xs = sorted(bound_by_size)
+                data.append({"type": "scatter", "mode": "lines", "x": xs, "y": [bound_by_size[s] for s in xs],
+                             "name": esc(f"bound · {dtype}"), "line": {"color": "#000", "dash": self.style.dash(dtype), "width": 2.5},
+                             "hovertemplate": f"bound ({esc(dtype)}) n=%{{x}}: %{{y:.3g}}<extra></extra>", "meta": {"dtype": dtype}})
+            u = next((num(r.get("u")) for r in rows if num(r.get("u"))), None)
+            if u and self.metric != "mismatch" and sizes:
+                xs = sizes
+                for label, f, color in (("√n·u", lambda n: math.sqrt(n) * u, "#999"),
+                                        ("log₂n·u", lambda n: max(math.log2(n), 1) * u, "#bbb")):
+                    data.append({"type": "scatter", "mode": "lines", "x": xs, "y": [f(n) for n in xs],
+                                 "name": esc(f"{label} · {dtype}"), "line": {"color": color, "dash": "dot", "width": 1.5},
+                                 "hovertemplate": f"{esc(label)} ({esc(dtype)}) n=%{{x}}: %{{y:.3g}}<extra></extra>",
+                                 "meta": {"dtype": dtype}})
+        return data
+
     def error_plot(self) -> str:
         data = []
         floor_candidates = [num(r.get("rel_error")) for r in self.ok] + [num(r.get("error_bound")) for r in self.ok]
@@ -252,28 +280,7 @@ class KernelPage:
                                 fmt(max((num(r.get("error_ratio")) or 0) for r in rows)),
                                 esc(str(sorted({str(r.get("accumulation_dtype")) for r in rows if r.get("accumulation_dtype")}) or "–"))],
                                filter_attrs(**self.meta(r0))))
-        sizes = sorted({r["size"] for r in self.ok})
-        for dtype, rows in sorted(group(self.ok, "dtype").items()):
-            dtype = dtype[0]
-            bound_by_size: dict[int, float] = {}
-            for r in rows:
-                b = num(r.get("error_bound"))
-                if b is not None and b > 0:
-                    bound_by_size[r["size"]] = max(b, bound_by_size.get(r["size"], 0))
-            if bound_by_size:
-                xs = sorted(bound_by_size)
-                data.append({"type": "scatter", "mode": "lines", "x": xs, "y": [bound_by_size[s] for s in xs],
-                             "name": esc(f"bound · {dtype}"), "line": {"color": "#000", "dash": self.style.dash(dtype), "width": 2.5},
-                             "hovertemplate": f"bound ({esc(dtype)}) n=%{{x}}: %{{y:.3g}}<extra></extra>", "meta": {"dtype": dtype}})
-            u = next((num(r.get("u")) for r in rows if num(r.get("u"))), None)
-            if u and self.metric != "mismatch" and sizes:
-                xs = sizes
-                for label, f, color in (("√n·u", lambda n: math.sqrt(n) * u, "#999"),
-                                        ("log₂n·u", lambda n: max(math.log2(n), 1) * u, "#bbb")):
-                    data.append({"type": "scatter", "mode": "lines", "x": xs, "y": [f(n) for n in xs],
-                                 "name": esc(f"{label} · {dtype}"), "line": {"color": color, "dash": "dot", "width": 1.5},
-                                 "hovertemplate": f"{esc(label)} ({esc(dtype)}) n=%{{x}}: %{{y:.3g}}<extra></extra>",
-                                 "meta": {"dtype": dtype}})
+        data += self.bound_lines()
         ylabel = "mismatch fraction" if self.metric == "mismatch" else f"{self.metric} relative error"
         fig = {"data": data, "layout": self.layout("Error against size, with the theoretical bound", "size n", ylabel)}
         zero_note = (f'Open triangles ▽ are errors of exactly 0 (bitwise equal to the reference), drawn at '
@@ -306,6 +313,47 @@ class KernelPage:
     def entry_label(self, r: dict[str, Any]) -> str:
         return self.name(r, dtype=False)
 
+    def divergence_cells(self, entries: list[dict[str, Any]], u: float | None) -> tuple[list, list]:
+        """(values, texts) of the matrix: ≡ where two outputs are bitwise identical, else
+        |Δ rel_error| (in units of u where there is one)."""
+        z, text = [], []
+        for a in entries:
+            zr, tr = [], []
+            for b in entries:
+                ea, eb = num(a.get("rel_error")), num(b.get("rel_error"))
+                same = a.get("output_sha256") and a.get("output_sha256") == b.get("output_sha256")
+                d = abs(ea - eb) if ea is not None and eb is not None else None
+                val = (d / u if (u and d is not None) else d)
+                zr.append(0.0 if same else val)
+                tr.append("≡" if same else (fmt(val, ".2g") if val is not None else "?"))
+            z.append(zr)
+            text.append(tr)
+        return z, text
+
+    def divergence_figure(self, dtype: str, size: int, rows: list[dict[str, Any]]) -> str:
+        """One heatmap of the entries that ran `dtype` at `size` on the same inputs."""
+        entries = sorted(rows, key=lambda r: (r["machine_id"], not r["backend"].startswith("numpy"), impl_label(r)))
+        u = num(entries[0].get("u")) if self.metric != "mismatch" else None
+        labels = [esc(self.entry_label(r)) for r in entries]
+        z, text = self.divergence_cells(entries, u)
+        # One hover template for every cell (not a string per cell): the matrix grows as
+        # the square of the entries, and with ten machines per-cell strings made the page MBs.
+        hover = ("%{y} vs %{x}<br>%{text}: " + ("≡ = bitwise identical outputs, else |Δ error|"
+                                                 + (" in units of u" if u else "")) + "<extra></extra>")
+        axes = [self.meta(r) for r in entries]
+        for a in axes:
+            a.pop("dtype")
+        fig = {"data": [{"type": "heatmap", "x": labels, "y": labels, "z": z, "text": text,
+                         "texttemplate": "%{text}", "hovertemplate": hover, "colorscale": DIFF_SCALE,
+                         "zmin": 0, "zmax": max([1.0] + [v for zr in z for v in zr if v is not None]),
+                         "xgap": 1, "ygap": 1, "colorbar": {"title": {"text": "|Δ error|" + (" / u" if u else "")}},
+                         "meta": {"axes": {"x": axes, "y": axes}}}],
+               "layout": {"title": {"text": f"{esc(dtype)}, n = {fmt_size(size)}", "x": 0.01, "xanchor": "left"},
+                          "margin": {"l": 60, "b": 60, "t": 40, "r": 10},
+                          "xaxis": {"automargin": True, "tickangle": -30},
+                          "yaxis": {"autorange": "reversed", "automargin": True}}}
+        return self.figs.add(fig, max(300, 150 + 30 * len(entries)))
+
     def divergence_matrix(self) -> str:
         """Per dtype and size: |Δ rel_error| between every pair of (implementation, machine)
         that ran on the same inputs, with bitwise equality from the output hashes."""
@@ -318,44 +366,10 @@ class KernelPage:
             gid = f"div-{dtype}"
             options = "".join(f'<option value="{s}"{" selected" if s == sizes[-1] else ""}>n = {fmt_size(s)}</option>'
                               for s in sizes)
-            panels = []
-            use_u = self.metric != "mismatch"
-            for s in sizes:
-                entries = sorted(by_size[s], key=lambda r: (r["machine_id"], not r["backend"].startswith("numpy"), impl_label(r)))
-                u = num(entries[0].get("u")) if use_u else None
-                labels = [esc(self.entry_label(r)) for r in entries]
-                z, text = [], []
-                for a in entries:
-                    zr, tr = [], []
-                    for b in entries:
-                        ea, eb = num(a.get("rel_error")), num(b.get("rel_error"))
-                        same = a.get("output_sha256") and a.get("output_sha256") == b.get("output_sha256")
-                        d = abs(ea - eb) if ea is not None and eb is not None else None
-                        val = (d / u if (u and d is not None) else d)
-                        zr.append(0.0 if same else val)
-                        tr.append("≡" if same else (fmt(val, ".2g") if val is not None else "?"))
-                    z.append(zr)
-                    text.append(tr)
-                # One hover template for every cell (not a string per cell): the matrix grows as
-                # the square of the entries, and with ten machines per-cell strings made the page MBs.
-                hover = ("%{y} vs %{x}<br>%{text}: " + ("≡ = bitwise identical outputs, else |Δ error|"
-                                                         + (" in units of u" if u else "")) + "<extra></extra>")
-                axes = [self.meta(r) for r in entries]
-                for a in axes:
-                    a.pop("dtype")
-                fig = {"data": [{"type": "heatmap", "x": labels, "y": labels, "z": z, "text": text,
-                                 "texttemplate": "%{text}", "hovertemplate": hover, "colorscale": DIFF_SCALE,
-                                 "zmin": 0, "zmax": max([1.0] + [v for zr in z for v in zr if v is not None]),
-                                 "xgap": 1, "ygap": 1,
-                                 "colorbar": {"title": {"text": "|Δ error|" + (" / u" if u else "")}},
-                                 "meta": {"axes": {"x": axes, "y": axes}}}],
-                       "layout": {"title": {"text": f"{esc(dtype)}, n = {fmt_size(s)}", "x": 0.01, "xanchor": "left"},
-                                  "margin": {"l": 60, "b": 60, "t": 40, "r": 10},
-                                  "xaxis": {"automargin": True, "tickangle": -30}, "yaxis": {"autorange": "reversed", "automargin": True}}}
-                height = max(300, 150 + 30 * len(entries))
-                panels.append(f'<div data-switch-group="{attr(gid)}" data-switch-value="{s}">{self.figs.add(fig, height)}</div>')
+            panels = "".join(f'<div data-switch-group="{attr(gid)}" data-switch-value="{s}">'
+                             f'{self.divergence_figure(dtype, s, by_size[s])}</div>' for s in sizes)
             blocks.append(f'<div class="panel" {filter_attrs(dtype=dtype)}><label>{esc(dtype)} at size '
-                          f'<select data-switch="{attr(gid)}">{options}</select></label>{"".join(panels)}</div>')
+                          f'<select data-switch="{attr(gid)}">{options}</select></label>{panels}</div>')
         if not blocks:
             return ""
         return ('<h2>Divergence between backends on the same inputs</h2><p class="lead">Every pair of implementations '
