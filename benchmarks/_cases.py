@@ -110,36 +110,43 @@ def prepare_call(backends: dict[str, dict[str, Any]], kernel: str, label: str, d
 
 
 class DeviceClock:
-    """asv's `timer`: a perf_counter read only after the device has finished the block's
-    last call, divided by the calls per block.
+    """asv's `timer`: the device's own Timer (the one `harness run` samples with), read
+    as a pair around each sample and divided by the calls per block.
 
-    asv times `number` executions of the benchmark body between two readings and divides
-    by `number`; the body is one block of `loops` kernel calls, the block the harness's
-    calibration chose, so dividing the clock by `loops` makes every asv sample a per-call
-    time over exactly the harness's block (one clock pair per block: no per-call timer
-    overhead). Each reading first synchronises the device on the block's last output
-    (`synchronize(outputs)`, the output-aware contract), so asynchronous work, and
-    runtimes that can only wait on arrays, stay inside the sample they belong to.
+    timeit reads the clock once before and once after `number` executions of the
+    benchmark body; the body is one block of `loops` kernel calls, the block the
+    harness's calibration chose. So the first reading of a pair starts the device's
+    Timer and reads 0, and the second stops it on the block's last output
+    (`stop_timer(timer, last)`, the output-aware contract) and reads the block's time
+    divided by `loops`: every asv sample is a per-call time over exactly the harness's
+    block, measured as `harness run` measures it (profiling events on an OpenCL queue,
+    a synchronised perf_counter on a CPU device), not by a host clock of asv's own.
     """
 
     def __init__(self) -> None:
-        self.sync: Callable[[Any], None] = lambda outputs: None
+        self.timer: Any = None
+        self.stop: Callable[[Any, Any], float] = lambda timer, last: 0.0
         self.device: Any = None
         self.last: Any = None
         self.loops = 1
+        self.running = False
 
     def set_device(self, device: Any) -> None:
-        """Resolve the synchronisation once: a clock reading must cost as little as possible."""
-        sync = getattr(_harness("backends.base"), "synchronize_device", None)
-        if sync is None:  # a commit before output-aware synchronisation
-            self.sync = lambda outputs: device.synchronize()
-        else:
-            self.sync = lambda outputs: sync(device, outputs)
+        """The device's Timer, made once: a clock reading must cost as little as possible."""
+        self.timer = device.timer()
+        stop = getattr(_harness("backends.base"), "stop_timer", None)
+        # a commit before output-aware timers: Timer.stop() takes no output
+        self.stop = stop if stop is not None else (lambda timer, last: timer.stop())
 
     def __call__(self) -> float:
-        self.sync(self.last)
+        if not self.running:
+            self.running = True
+            self.timer.start()
+            return 0.0
+        self.running = False
+        seconds = self.stop(self.timer, self.last)
         self.last = None
-        return time.perf_counter() / self.loops
+        return seconds / self.loops
 
 
 CLOCK = DeviceClock()
@@ -172,6 +179,7 @@ def prepare_timed(backends: dict[str, dict[str, Any]], kernel: str, label: str, 
         CLOCK.device = device
         CLOCK.set_device(device)
     CLOCK.loops = loops
+    CLOCK.running = False  # a sample that raised leaves no half-read pair behind
     return block, loops
 
 

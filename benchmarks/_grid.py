@@ -53,6 +53,9 @@ BACKEND_LIBRARIES = {"opencl": "pyopencl"}
 PEAKMEM_BACKENDS = ("numpy",)
 #: Bumped when what a benchmark measures changes; asv starts a new history then.
 GRID_VERSION = "2"
+#: Bumped when what one kind measures changes, leaving the other kinds' histories
+#: whole: time ".1" is the device's own Timer as asv's clock (DeviceClock).
+KIND_VERSIONS = {"time": ".1"}
 
 
 class GridError(ValueError):
@@ -72,10 +75,11 @@ def impl_label(impl: str, backend: str) -> str:
     return impl if impl == backend else f"{impl}@{backend}"
 
 
-def benchmark_version() -> str:
-    """asv's `version` of every benchmark: what is measured (GRID_VERSION) and the suite
-    (the preset), so that switching presets starts a new history instead of mixing grids."""
-    return f"{GRID_VERSION}-{preset()}"
+def benchmark_version(kind: str = "") -> str:
+    """asv's `version` of every benchmark of a kind: what is measured (GRID_VERSION, and
+    the kind's own bumps) and the suite (the preset), so that switching presets starts a
+    new history instead of mixing grids."""
+    return f"{GRID_VERSION}{KIND_VERSIONS.get(kind, '')}-{preset()}"
 
 
 def class_stem(kernel: str) -> str:

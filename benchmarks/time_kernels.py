@@ -9,12 +9,13 @@ class _KernelTime:
 
     setup runs the harness's steady-state warm-up and calibration in every benchmark
     process (`_cases.prepare_timed`); the body is one block of the calibrated `loops`
-    calls, and asv's clock divides by `loops` (_cases.DeviceClock). So asv's `number`
+    calls, timed by the device's own Timer (as `harness run` times it) and divided by
+    `loops` (_cases.DeviceClock). So asv's `number`
     is truthfully 1 (one body, one block, per sample) and each sample is a per-call
     time, the harness's: `loops` is what it averages over, as in `harness run`.
     """
 
-    version = _grid.benchmark_version()
+    version = _grid.benchmark_version("time")
     timer = _cases.CLOCK
     number = 1  # one body execution (one calibrated block) per sample
     warmup_time = 0.0  # the harness's steady-state warm-up already ran in setup

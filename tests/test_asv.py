@@ -57,6 +57,8 @@ def test_grid_follows_registry_and_presets(monkeypatch):
 def test_bad_preset_and_preset_in_version(monkeypatch):
     grid_mod = _grid(monkeypatch, HARNESS_ASV_PRESET="quick")
     assert grid_mod.benchmark_version() == f"{grid_mod.GRID_VERSION}-quick"  # presets never share a history
+    # the clock change of the time benchmarks starts their history anew, not accuracy's
+    assert grid_mod.benchmark_version("time") != grid_mod.benchmark_version("accuracy")
     monkeypatch.setenv("HARNESS_ASV_PRESET", "huge")
     with pytest.raises(grid_mod.GridError, match="huge"):
         grid_mod.preset()
@@ -276,6 +278,49 @@ def test_asv_time_benchmarks_use_the_harness_protocol(monkeypatch):
     block()
     per_call = clock() - t0
     assert per_call >= 0.9 * fb.WORK_S  # waited for the queued calls, divided by loops
+
+
+def test_asv_clock_reads_the_devices_own_timer(monkeypatch):
+    """asv's samples come from the Timer `harness run` samples with (OpenCL profiling
+    events, CUDA events), not from a host clock: a device whose timer reports 3 s of
+    device time per block gives asv 3 s / loops per call, whatever the wall clock
+    says. A host-clock DeviceClock (the one before) reads microseconds here and fails."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import _cases
+    from harness.backends.base import Timer
+    from harness.backends.numpy_backend import NumpyDevice
+
+    seen = []
+
+    class DeviceTimeTimer(Timer):
+        name = "fixed_device_time"
+
+        def start(self):
+            seen.append("start")
+
+        def stop(self, last_output=None):
+            seen.append(last_output)
+            return 3.0
+
+    class EventDevice(NumpyDevice):
+        def timer(self):
+            return DeviceTimeTimer()
+
+    dev, out = EventDevice(), np.arange(3.0)
+    monkeypatch.setattr(_cases, "prepare_call", lambda *a: (dev, lambda: out))
+    monkeypatch.setattr(_cases, "_PREPARED", {})
+    monkeypatch.setattr(_cases.CLOCK, "device", None)
+    block, loops = _cases.prepare_timed({}, "vadd", "events", "float32", 10)
+    clock = _cases.CLOCK
+    seen.clear()
+    t0 = clock()
+    block()
+    per_call = clock() - t0
+    assert per_call == pytest.approx(3.0 / loops)
+    assert seen[0] == "start" and seen[1] is out  # stopped on the block's last output
+    clock()  # a pair left half-read by a failing sample ...
+    _cases.prepare_timed({}, "vadd", "events", "float32", 10)
+    assert clock() == 0.0  # ... is reset by the next setup: a new pair starts
 
 
 def test_time_benchmark_body_is_the_prepared_block(monkeypatch):
