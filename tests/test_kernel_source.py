@@ -3,7 +3,6 @@ CUDA sources through nvcc, and the OpenCL sources on a real device."""
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +93,86 @@ def test_nvcc_check_fails_on_a_broken_shared_header(tmp_path):
     assert "undeclared_name" in text
     out = _nvcc(tmp_path, "adam.cu", "float", text)
     assert out.returncode != 0 and "undeclared_name" in out.stderr
+
+
+#: The OpenCL sources that include shared device code, each with the defines its kernel
+#: module builds it with (besides REAL from the dtype).
+SHARED_CL = {"adam.cl": {}, "black_scholes.cl": {}, "mandelbrot.cl": {"VW": 8}, "nbody.cl": {"WG": 128},
+             "quadratic_fit.cl": {}, "mlp_xor.cl": {"H": 8, "WG": 64}}
+
+
+def _cl_files(name):
+    return expand(f"cl/{name}").files
+
+
+def test_the_shared_sources_do_include_shared_headers():
+    for name in SHARED_CL:
+        assert any(f.startswith("shared/") for f in _cl_files(name)), name
+    for name in ("adam.cu", "black_scholes.cu", "mandelbrot.cu", "nbody.cu", "quadratic_fit.cu", "mlp_xor.cu"):
+        assert any(f.startswith("shared/") for f in expand(f"cuda/{name}").files), name
+
+
+@pytest.mark.opencl
+@pytest.mark.parametrize("name", sorted(SHARED_CL))
+def test_opencl_sources_with_shared_headers_build(registry, name):
+    from conftest import backend_or_skip
+
+    for dev in backend_or_skip(registry, "opencl").devices():
+        for dtype in ("float32", "float64"):
+            if dev.dtype_unsupported(dtype):
+                continue
+            prg = dev.compile(name, dtype, **SHARED_CL[name])
+            assert prg.program.get_info(dev.cl.program_info.NUM_KERNELS) >= 1
+
+
+def _kernel_tree(tmp_path):
+    """A copy of harness/kernels/ (cl/ and shared/) to break things in."""
+    for sub in ("cl", "shared"):
+        shutil.copytree(KERNELS / sub, tmp_path / sub)
+    return tmp_path
+
+
+def _device_reading(registry, root):
+    from conftest import backend_or_skip
+
+    from harness.backends.opencl_backend import OpenCLDevice, program_source
+
+    dev = backend_or_skip(registry, "opencl").devices()[0]
+    fresh = OpenCLDevice(dev.cl, dev.platform, dev.device, dev.index)
+    fresh._sources = SourceCache(lambda name: program_source(name, root), recheck_s=0)
+    return fresh
+
+
+@pytest.mark.opencl
+def test_opencl_build_with_a_missing_shared_header_fails_clearly(registry, tmp_path):
+    root = _kernel_tree(tmp_path)
+    (root / "shared" / "adam.h").unlink()
+    dev = _device_reading(registry, root)
+    with pytest.raises(KernelSourceError, match=r'cl/adam.cl:3: #include "../shared/adam.h".*shared/adam.h'):
+        dev.compile("adam.cl", "float32")
+
+
+@pytest.mark.opencl
+def test_opencl_build_error_in_a_shared_header_names_the_header(registry, tmp_path):
+    import pyopencl as cl
+
+    root = _kernel_tree(tmp_path)
+    header = root / "shared" / "black_scholes.h"
+    header.write_text(header.read_text().replace("const REAL sq = v * sqrt(t);", "const REAL sq = v * sqrt(t) + no_such_name;"))
+    dev = _device_reading(registry, root)
+    with pytest.raises(cl.RuntimeError) as info:
+        dev.compile("black_scholes.cl", "float32")
+    assert "no_such_name" in str(info.value) and "shared/black_scholes.h" in str(info.value)
+
+
+@pytest.mark.opencl
+def test_an_edited_shared_header_is_rebuilt_not_served_from_the_cache(registry, tmp_path):
+    root = _kernel_tree(tmp_path)
+    dev = _device_reading(registry, root)
+    first = dev.compile("adam.cl", "float32")
+    assert dev.compile("adam.cl", "float32") is first
+    header = root / "shared" / "adam.h"
+    header.write_text(header.read_text() + "\n// edited\n")
+    st = header.stat()
+    os.utime(header, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert dev.compile("adam.cl", "float32") is not first
