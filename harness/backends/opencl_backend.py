@@ -12,27 +12,15 @@ from typing import Any
 import numpy as np
 
 from .base import Backend, BackendUnavailable, Device, Timer, import_or_unavailable
-
-#: `#include "_name.cl"`: a shared helper file of harness/kernels/cl/, spliced in by
-#: `program_text`.
-_INCLUDE = re.compile(r'^#include "(_[A-Za-z0-9_]+\.cl)"[ \t]*$', re.M)
+from .kernel_source import Source, SourceCache, expand
 
 
-def program_text(cl_dir: Any, source: str) -> str:
-    """The text compiled for `source`: the shared prelude, then the kernel file with each
-    `#include "_x.cl"` line replaced by that file.
-
-    The compiler's own include path is not used: drivers resolve it differently, and
-    pyopencl's binary cache keys on the text it is given, so an edited include would not
-    be rebuilt. #line directives keep compiler messages pointing at each file's lines.
-    """
-    def splice(match: re.Match) -> str:
-        line = text.count("\n", 0, match.start()) + 2  # the kernel file's line after the include
-        return (f'#line 1 "{match.group(1)}"\n' + (cl_dir / match.group(1)).read_text()
-                + f'\n#line {line} "{source}"')
-
-    text = (cl_dir / source).read_text()
-    return ((cl_dir / "_prelude.cl").read_text() + f'#line 1 "{source}"\n' + _INCLUDE.sub(splice, text))
+def program_source(source: str, root: Any = None) -> Source:
+    """What is compiled for `source`: the shared prelude, then harness/kernels/cl/<source>
+    with its includes spliced in (kernel_source.expand: `#include "_reductions.cl"`, or
+    `#include "../shared/x.h"` for device code shared with the CUDA sources)."""
+    line = Source(f'#line 1 "cl/{source}"\n', (), (), ())
+    return expand("cl/_prelude.cl", root) + line + expand(f"cl/{source}", root)
 
 
 #: OpenCL C type per harness dtype.
@@ -95,6 +83,7 @@ class OpenCLDevice(Device):
         self.context = cl.Context([device])
         self.queue = cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
         self._programs: dict[tuple, tuple[Program, list[str], list[str]]] = {}
+        self._sources = SourceCache(program_source)
         self.extensions = set(device.extensions.split())
         self.build_options: dict[str, list[str]] = {}
         self.build_notes: dict[str, list[str]] = {}
@@ -128,13 +117,12 @@ class OpenCLDevice(Device):
 
     # -- programs -------------------------------------------------------------------
     def compile(self, source: str, dtype: str = "float32", options: tuple[str, ...] = (), **defines: Any):
-        """Build harness/kernels/cl/<source> for `dtype`; cached per context, dtype and options."""
-        key = (source, dtype, tuple(options), tuple(sorted(defines.items())))
+        """Build harness/kernels/cl/<source> for `dtype`; cached per context, program text
+        (the source with its includes: an edited header is a new program), dtype and options."""
+        text = self._sources.text(source)
+        key = (text, dtype, tuple(options), tuple(sorted(defines.items())))
         cached = self._programs.get(key)
         if cached is None:
-            from importlib.resources import files
-
-            text = program_text(files("harness.kernels") / "cl", source)
             opts = [f"-DREAL={CL_TYPES[dtype]}", *options]
             if dtype == "float64":
                 opts.append("-DREAL_IS_DOUBLE=1")

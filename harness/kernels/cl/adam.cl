@@ -1,6 +1,6 @@
-// One Adam step on f(w) = ½ Σ d (w − c)², one work-item per parameter; w, m, v are
-// updated in place. The bias corrections bc = 1 − βᵗ are the same for every parameter,
-// so the host computes them once per step, in the working precision.
+// One Adam step on f(w) = ½ Σ d (w − c)², one work-item per parameter; the step itself
+// is shared with the CUDA kernel (shared/adam.h).
+#include "../shared/adam.h"
 
 __kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __global REAL *v,
                         __global const REAL *c, __global const REAL *d, const REAL lr,
@@ -8,13 +8,5 @@ __kernel void adam_step(const int n, __global REAL *w, __global REAL *m, __globa
 {
     const int i = get_global_id(0);
     if (i >= n) return;
-    const REAL one = (REAL)1;
-    const REAL g = d[i] * (w[i] - c[i]);
-    const REAL mi = b1 * m[i] + (one - b1) * g;
-    const REAL vi = b2 * v[i] + (one - b2) * (g * g);
-    m[i] = mi;
-    v[i] = vi;
-    const REAL mh = mi / bc1;
-    const REAL vh = vi / bc2;
-    w[i] -= lr * mh / (sqrt(vh) + eps);
+    adam_update(i, w, m, v, c, d, lr, b1, b2, eps, bc1, bc2);
 }

@@ -1,12 +1,13 @@
 // Inclusive prefix sum as a three-phase parallel scan:
 //   scan_blocks: each work-group scans one tile of L*K elements in local memory
 //     (each work-item scans K consecutive elements serially, then a Hillis-Steele
-//     scan over the L chunk totals, then adds its exclusive prefix), and writes the
-//     tile total to block_sums;
+//     scan over the L chunk totals (tree_scan of _reductions.cl), then adds its
+//     exclusive prefix), and writes the tile total to block_sums;
 //   the host scans block_sums recursively with the same kernel;
 //   add_back: every element of tile g > 0 adds the scanned total of tiles 0..g-1.
 // Loads and stores are coalesced (stride L across the tile); n need not be a
 // multiple of anything.
+#include "_reductions.cl"
 
 __kernel void scan_blocks(const int n, const int K, __global const REAL *x, __global REAL *out,
                           __global REAL *block_sums, __local REAL *tile, __local REAL *sums)
@@ -29,13 +30,7 @@ __kernel void scan_blocks(const int n, const int K, __global const REAL *x, __gl
     }
     sums[lid] = run;
     barrier(CLK_LOCAL_MEM_FENCE);
-
-    for (int off = 1; off < L; off <<= 1) {
-        const REAL t = lid >= off ? sums[lid - off] : (REAL)0;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        sums[lid] += t;
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    tree_scan(sums);
 
     if (lid > 0) {
         const REAL excl = sums[lid - 1];

@@ -16,20 +16,17 @@ __kernel void dot_partial(const int n, __global const REAL *x, __global const RE
     ACC acc = 0;
     for (int i = get_global_id(0); i < n; i += get_global_size(0))
         acc += (ACC)x[i] * (ACC)y[i];
-    scratch[get_local_id(0)] = acc;
-    tree_sum(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = (REAL)scratch[0];
+    group_sum_to(scratch, acc, partial);
 }
 
 #ifdef VW
 __kernel void dot_chunks(const int n, const int chunk, __global const REAL *x,
                          __global const REAL *y, __global REAL *partial, __local ACC *scratch)
 {
-    const int start = min((int)get_global_id(0) * chunk, n);
-    const int end = min(start + chunk, n);
+    int i, end;
+    chunk_range(n, chunk, &i, &end);
     // Two vector accumulators: independent add chains hide the add latency.
     accv acc0 = (accv)0, acc1 = (accv)0;
-    int i = start;
     for (; i + 2 * VW <= end; i += 2 * VW) {
         acc0 += CONVERT(VLOAD(0, x + i)) * CONVERT(VLOAD(0, y + i));
         acc1 += CONVERT(VLOAD(0, x + i + VW)) * CONVERT(VLOAD(0, y + i + VW));
@@ -41,8 +38,6 @@ __kernel void dot_chunks(const int n, const int chunk, __global const REAL *x,
     ACC s = hsum(acc0 + acc1);
     for (; i < end; ++i)
         s += (ACC)x[i] * (ACC)y[i];
-    scratch[get_local_id(0)] = s;
-    tree_sum(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = (REAL)scratch[0];
+    group_sum_to(scratch, s, partial);
 }
 #endif

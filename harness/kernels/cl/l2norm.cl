@@ -28,9 +28,7 @@ __kernel void maxabs_partial(const int n, __global const REAL *x, __global REAL 
     REAL m = 0;
     for (int i = get_global_id(0); i < n; i += get_global_size(0))
         m = fmax(m, fabs(x[i]));
-    scratch[get_local_id(0)] = m;
-    tree_max(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+    group_max_to(scratch, m, partial);
 }
 
 __kernel void sumsq_partial(const int n, __global const REAL *x, __global const REAL *maxabs,
@@ -43,9 +41,7 @@ __kernel void sumsq_partial(const int n, __global const REAL *x, __global const 
         const REAL v = x[i] * inv;
         acc += v * v;
     }
-    scratch[get_local_id(0)] = acc;
-    tree_sum(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+    group_sum_to(scratch, acc, partial);
 }
 
 __kernel void sum_finalize(const int n, __global const REAL *partial, __global const REAL *maxabs,
@@ -67,10 +63,9 @@ __kernel void sum_finalize(const int n, __global const REAL *partial, __global c
 __kernel void maxabs_chunks(const int n, const int chunk, __global const REAL *x,
                             __global REAL *partial, __local REAL *scratch)
 {
-    const int start = min((int)get_global_id(0) * chunk, n);
-    const int end = min(start + chunk, n);
+    int i, end;
+    chunk_range(n, chunk, &i, &end);
     accv m0 = (accv)0, m1 = (accv)0;
-    int i = start;
     for (; i + 2 * VW <= end; i += 2 * VW) {
         m0 = fmax(m0, fabs(VLOAD(0, x + i)));
         m1 = fmax(m1, fabs(VLOAD(0, x + i + VW)));
@@ -78,9 +73,7 @@ __kernel void maxabs_chunks(const int n, const int chunk, __global const REAL *x
     REAL m = hmax(fmax(m0, m1));
     for (; i < end; ++i)
         m = fmax(m, fabs(x[i]));
-    scratch[get_local_id(0)] = m;
-    tree_max(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+    group_max_to(scratch, m, partial);
 }
 
 __kernel void sumsq_chunks(const int n, const int chunk, __global const REAL *x,
@@ -89,11 +82,10 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const REAL *x,
 {
     int e;
     const REAL inv = inv_scale(maxabs[0], &e);
-    const int start = min((int)get_global_id(0) * chunk, n);
-    const int end = min(start + chunk, n);
+    int i, end;
+    chunk_range(n, chunk, &i, &end);
     // Two vector accumulators: independent add chains hide the add latency.
     accv acc0 = (accv)0, acc1 = (accv)0;
-    int i = start;
     for (; i + 2 * VW <= end; i += 2 * VW) {
         const accv v0 = VLOAD(0, x + i) * inv, v1 = VLOAD(0, x + i + VW) * inv;
         acc0 += v0 * v0;
@@ -104,8 +96,6 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const REAL *x,
         const REAL v = x[i] * inv;
         acc += v * v;
     }
-    scratch[get_local_id(0)] = acc;
-    tree_sum(scratch);
-    if (get_local_id(0) == 0) partial[get_group_id(0)] = scratch[0];
+    group_sum_to(scratch, acc, partial);
 }
 #endif

@@ -4,7 +4,9 @@
 //   with vector types; the iteration runs until every lane has escaped, with a sticky
 //   per-lane mask that stops counting escaped lanes. Same operations in the same order
 //   per pixel as the scalar kernel, so counts agree with it.
-// mandelbrot: one work-item per pixel (the "before").
+// mandelbrot: one work-item per pixel (the "before"); its count (shared/mandelbrot.h) is
+//   the CUDA kernel's too.
+#include "../shared/mandelbrot.h"
 #ifndef VW
 #define VW 8
 #endif
@@ -25,16 +27,7 @@ __kernel void mandelbrot(const int nx, const int ny, const int max_iter,
 {
     const int j = get_global_id(0), i = get_global_id(1);
     if (i >= ny || j >= nx) return;
-    const REAL cr = cx[j], ci = cy[i];
-    REAL zr = 0, zi = 0;
-    int k = 0;
-    for (; k < max_iter; ++k) {
-        const REAL zr2 = zr * zr, zi2 = zi * zi;
-        if (zr2 + zi2 > (REAL)4) break;
-        zi = (REAL)2 * zr * zi + ci;
-        zr = zr2 - zi2 + cr;
-    }
-    counts[i * nx + j] = k;
+    counts[i * nx + j] = escape_count(cx[j], cy[i], max_iter);
 }
 
 __kernel void mandelbrot_vec(const int nx, const int ny, const int max_iter,
@@ -44,18 +37,8 @@ __kernel void mandelbrot_vec(const int nx, const int ny, const int max_iter,
     const int j0 = get_global_id(0) * VW, i = get_global_id(1);
     if (i >= ny || j0 >= nx) return;
     if (j0 + VW > nx) {  // right edge: scalar
-        for (int j = j0; j < nx; ++j) {
-            const REAL cr = cx[j], ci = cy[i];
-            REAL zr = 0, zi = 0;
-            int k = 0;
-            for (; k < max_iter; ++k) {
-                const REAL zr2 = zr * zr, zi2 = zi * zi;
-                if (zr2 + zi2 > (REAL)4) break;
-                zi = (REAL)2 * zr * zi + ci;
-                zr = zr2 - zi2 + cr;
-            }
-            counts[i * nx + j] = k;
-        }
+        for (int j = j0; j < nx; ++j)
+            counts[i * nx + j] = escape_count(cx[j], cy[i], max_iter);
         return;
     }
     const realv cr = VLOAD(0, cx + j0);

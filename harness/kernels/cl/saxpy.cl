@@ -2,17 +2,7 @@
 // of x and y and one vector store (a cache line for VW*sizeof(REAL) = 64), so PoCL's
 // work-group loop streams memory instead of doing one scalar per iteration. The last
 // item takes the scalar tail; items past n return.
-#ifndef VW
-#define VW 1
-#endif
-
-#if VW == 1
-#define VLOAD(o, p) (p)[o]
-#define VSTORE(v, o, p) ((p)[o] = (v))
-#else
-#define VLOAD CAT(vload, VW)
-#define VSTORE CAT(vstore, VW)
-#endif
+#include "_vectors.cl"
 
 __kernel void saxpy(const int n, const REAL a, __global const REAL *x,
                     __global const REAL *y, __global REAL *out)

@@ -1,25 +1,9 @@
 // Row-wise softmax, max-subtracted, one work-group per row. Each work-item strides
 // over the row's columns; the row maximum and the sum of exponentials are work-group
 // tree reductions in local memory. The group size need not be a power of two, nor
-// divide the row length.
+// divide the row length (tree_max and tree_sum of _reductions.cl).
 
 #include "_reductions.cl"
-
-// Reduce scratch[0..lsize) into scratch[0] (max if is_max, else sum).
-inline void tree_reduce(__local REAL *scratch, const int is_max)
-{
-    const int lid = get_local_id(0);
-    const int p = tree_top();
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid >= p)
-        scratch[lid - p] = is_max ? fmax(scratch[lid - p], scratch[lid]) : scratch[lid - p] + scratch[lid];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = p / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            scratch[lid] = is_max ? fmax(scratch[lid], scratch[lid + s]) : scratch[lid] + scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
 
 __kernel void softmax_rows(const int cols, __global const REAL *x, __global REAL *out,
                            __local REAL *scratch)
@@ -33,7 +17,7 @@ __kernel void softmax_rows(const int cols, __global const REAL *x, __global REAL
     for (int j = lid; j < cols; j += lsize)
         m = fmax(m, xr[j]);
     scratch[lid] = m;
-    tree_reduce(scratch, 1);
+    tree_max(scratch);
     m = scratch[0];
     barrier(CLK_LOCAL_MEM_FENCE);  // everyone has read the max before scratch is reused
 
@@ -44,7 +28,7 @@ __kernel void softmax_rows(const int cols, __global const REAL *x, __global REAL
         s += e;
     }
     scratch[lid] = s;
-    tree_reduce(scratch, 0);
+    tree_sum(scratch);
     s = scratch[0];
 
     for (int j = lid; j < cols; j += lsize)  // each item rescales only what it wrote

@@ -5,17 +5,7 @@
 //   work-group loop streams memory instead of doing one scalar per iteration. The
 //   last item takes the scalar tail; items past n return.
 // vadd with VW == 1: the original one-element-per-work-item kernel, kept for comparison.
-#ifndef VW
-#define VW 1
-#endif
-
-#if VW == 1
-#define VLOAD(o, p) (p)[o]
-#define VSTORE(v, o, p) ((p)[o] = (v))
-#else
-#define VLOAD CAT(vload, VW)
-#define VSTORE CAT(vstore, VW)
-#endif
+#include "_vectors.cl"
 
 __kernel void vadd(const int n, __global const REAL *x, __global const REAL *y,
                    __global REAL *z)

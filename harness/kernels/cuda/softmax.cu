@@ -1,9 +1,10 @@
 // Row-wise softmax, max-subtracted, one block per row; blockDim.x must be a power of
 // two (the launcher uses 256). REAL is set at compile time (-DREAL=float or double).
+#include "_reductions.cuh"
+
 extern "C" __global__ void softmax_rows(const int cols, const REAL *x, REAL *out)
 {
-    extern __shared__ unsigned char smem[];
-    REAL *scratch = reinterpret_cast<REAL *>(smem);
+    REAL *scratch = dynamic_scratch();
     const int tid = threadIdx.x;
     const REAL *xr = x + (long long)blockIdx.x * cols;
     REAL *yr = out + (long long)blockIdx.x * cols;
@@ -12,11 +13,7 @@ extern "C" __global__ void softmax_rows(const int cols, const REAL *x, REAL *out
     for (int j = tid; j < cols; j += blockDim.x)
         m = fmax(m, xr[j]);
     scratch[tid] = m;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (tid < s) scratch[tid] = fmax(scratch[tid], scratch[tid + s]);
-        __syncthreads();
-    }
+    block_max(scratch, blockDim.x, tid);
     m = scratch[0];
     __syncthreads();
 
@@ -27,11 +24,7 @@ extern "C" __global__ void softmax_rows(const int cols, const REAL *x, REAL *out
         sum += e;
     }
     scratch[tid] = sum;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (tid < s) scratch[tid] += scratch[tid + s];
-        __syncthreads();
-    }
+    block_sum_rows(scratch, 1, blockDim.x, tid);
     sum = scratch[0];
     for (int j = tid; j < cols; j += blockDim.x)
         yr[j] = yr[j] / sum;
