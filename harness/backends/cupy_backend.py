@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .base import Backend, BackendUnavailable, Device, Timer, import_or_unavailable
-from .kernel_source import SourceCache, expand
+from .kernel_source import expand
 
 
 class CupyEventTimer(Timer):
@@ -43,7 +43,6 @@ class CupyDevice(Device):
         self.index = index
         self.name = f"cuda:{index}"
         self._programs: dict[tuple, Any] = {}
-        self._sources = SourceCache(lambda name: expand(f"cuda/{name}"))
 
     def ctx(self):
         return self.cp.cuda.Device(self.index)
@@ -76,13 +75,13 @@ class CupyDevice(Device):
         return CupyEventTimer(self.cp, self)
 
     def compile(self, source: str, **options: Any):
-        """A RawModule from harness/kernels/cuda/<source>, compiled once per device, program
-        text and options. The includes are spliced in here (kernel_source.expand), not left to
-        NVRTC: CuPy's kernel cache keys on the code it is given, so a header edited behind an
-        include would otherwise load the stale binary."""
-        code = self._sources.text(source)
-        key = (code, tuple(sorted(options.items())))
+        """A RawModule from harness/kernels/cuda/<source>, compiled once per device and options.
+        The includes are spliced in here (kernel_source.expand), not left to NVRTC: CuPy's
+        kernel cache keys on the code it is given, so a header edited behind an include
+        would otherwise load the stale binary."""
+        key = (source, tuple(sorted(options.items())))
         if key not in self._programs:
+            code = expand(f"cuda/{source}").text
             opts = tuple(f"-D{k}={v}" for k, v in sorted(options.items()))
             with self.ctx():
                 self._programs[key] = self.cp.RawModule(code=code, options=opts)

@@ -13,19 +13,16 @@ the text, so that what the compiler gets is the whole program:
   also makes include cycles harmless;
 - `#include <...>` and includes of files outside harness/kernels/ are left to the compiler.
 
-A backend keys its built programs on the spliced text, which it gets from a SourceCache:
-that re-reads a kernel file's text when one of its files changed on disk (looked at with
-os.stat, at most every `recheck_s` seconds, so a cache hit stays a dictionary lookup), so
-an edited header gives a new program and never a stale one.
+A backend splices a kernel file once per process, when it first builds it: kernel
+sources do not change under a running benchmark, and a later process splices the edited
+text, which the drivers' and CuPy's caches then see as a new program.
 """
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 #: `#include "name"` on a line of its own.
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"[ \t]*$', re.M)
@@ -49,46 +46,17 @@ def _resource(root: Any, rel: str) -> Any:
     return node
 
 
-def _on_disk(node: Any) -> str | None:
-    """The file's path for os.stat (None for a resource that is not a file: a zip)."""
-    try:
-        return os.fspath(node)
-    except TypeError:
-        return None
-
-
-def _stamp(path: str | None) -> tuple | None:
-    """What changes when the file is edited (None where it cannot be told)."""
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
 @dataclass(frozen=True)
 class Source:
-    """A kernel file with its includes spliced in: `text`, the files it was made of (paths
-    relative to harness/kernels/), where they are on disk and their stamps then."""
+    """A kernel file with its includes spliced in: `text`, and the files it was made of
+    (paths relative to harness/kernels/, in splicing order)."""
 
     text: str
     files: tuple[str, ...]
-    paths: tuple[str | None, ...]
-    stamps: tuple
-
-    def stale(self) -> bool:
-        """Whether a file of this text changed on disk since (an os.stat per file)."""
-        for path, stamp in zip(self.paths, self.stamps):
-            if _stamp(path) != stamp:
-                return True
-        return False
 
     def __add__(self, other: "Source") -> "Source":
         """This text followed by `other`'s (the OpenCL prelude, then the kernel file)."""
-        return Source(self.text + other.text, self.files + other.files, self.paths + other.paths,
-                      self.stamps + other.stamps)
+        return Source(self.text + other.text, self.files + other.files)
 
 
 def expand(rel: str, root: Any = None) -> Source:
@@ -124,27 +92,4 @@ def expand(rel: str, root: Any = None) -> Source:
         return _INCLUDE.sub(include, text)
 
     text = splice(rel, None)
-    paths = tuple(_on_disk(_resource(root, f)) for f in done)
-    return Source(text=text, files=tuple(done), paths=paths, stamps=tuple(_stamp(p) for p in paths))
-
-
-class SourceCache:
-    """Spliced texts by kernel file name: `make(name)` gives a Source, made again when one
-    of its files changed (checked at most every `recheck_s` seconds per name)."""
-
-    def __init__(self, make: Callable[[str], Source], recheck_s: float = 0.5) -> None:
-        self.make = make
-        self.recheck_s = recheck_s
-        self._sources: dict[str, tuple[Source, float]] = {}
-
-    def text(self, name: str) -> str:
-        now = time.monotonic()
-        entry = self._sources.get(name)
-        if entry is not None and now - entry[1] < self.recheck_s:
-            return entry[0].text
-        if entry is None or entry[0].stale():
-            source = self.make(name)
-        else:
-            source = entry[0]
-        self._sources[name] = (source, now)
-        return source.text
+    return Source(text=text, files=tuple(done))

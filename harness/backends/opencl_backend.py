@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 
 from .base import Backend, BackendUnavailable, Device, Timer, import_or_unavailable
-from .kernel_source import Source, SourceCache, expand
+from .kernel_source import Source, expand
 
 
 def program_source(source: str, root: Any = None) -> Source:
     """What is compiled for `source`: the shared prelude, then harness/kernels/cl/<source>
     with its includes spliced in (kernel_source.expand: `#include "_reductions.cl"`, or
     `#include "../shared/x.h"` for device code shared with the CUDA sources)."""
-    line = Source(f'#line 1 "cl/{source}"\n', (), (), ())
+    line = Source(f'#line 1 "cl/{source}"\n', ())
     return expand("cl/_prelude.cl", root) + line + expand(f"cl/{source}", root)
 
 
@@ -83,7 +83,8 @@ class OpenCLDevice(Device):
         self.context = cl.Context([device])
         self.queue = cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
         self._programs: dict[tuple, tuple[Program, list[str], list[str]]] = {}
-        self._sources = SourceCache(program_source)
+        #: where the kernel files are read from (None: the package's harness/kernels/)
+        self.kernel_root: Any = None
         self.extensions = set(device.extensions.split())
         self.build_options: dict[str, list[str]] = {}
         self.build_notes: dict[str, list[str]] = {}
@@ -117,12 +118,11 @@ class OpenCLDevice(Device):
 
     # -- programs -------------------------------------------------------------------
     def compile(self, source: str, dtype: str = "float32", options: tuple[str, ...] = (), **defines: Any):
-        """Build harness/kernels/cl/<source> for `dtype`; cached per context, program text
-        (the source with its includes: an edited header is a new program), dtype and options."""
-        text = self._sources.text(source)
-        key = (text, dtype, tuple(options), tuple(sorted(defines.items())))
+        """Build harness/kernels/cl/<source> for `dtype`; cached per context, dtype and options."""
+        key = (source, dtype, tuple(options), tuple(sorted(defines.items())))
         cached = self._programs.get(key)
         if cached is None:
+            text = program_source(source, self.kernel_root).text
             opts = [f"-DREAL={CL_TYPES[dtype]}", *options]
             if dtype == "float64":
                 opts.append("-DREAL_IS_DOUBLE=1")
