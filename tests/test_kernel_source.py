@@ -112,7 +112,7 @@ def test_opencl_sources_with_shared_headers_build(registry, name):
     from conftest import backend_or_skip
 
     for dev in backend_or_skip(registry, "opencl").devices():
-        for dtype in ("float32", "float64"):
+        for dtype in ("float16", "float32", "float64"):  # half: mandelbrot's masks were ints once
             if dev.dtype_unsupported(dtype):
                 continue
             prg = dev.compile(name, dtype, **SHARED_CL[name])

@@ -12,8 +12,10 @@
 #endif
 
 typedef CAT(REAL, VW) realv;
-#ifdef REAL_IS_DOUBLE
+#if defined(REAL_IS_DOUBLE)
 typedef CAT(long, VW) maskv;
+#elif defined(REAL_IS_HALF)  /* a half comparison gives shorts */
+typedef CAT(short, VW) maskv;
 #else
 typedef CAT(int, VW) maskv;
 #endif
