@@ -1,6 +1,7 @@
-"""One page per kernel: which implementations are generic or hand-written, time, throughput and error against size, error along iterations,
-divergence between backends, output-hash agreement, divergence sources, machines side
-by side, history across commits, and advice (best backend by size, crossovers)."""
+"""One page per kernel: which implementations are generic or hand-written, time,
+throughput and error against size, error along iterations, divergence between backends,
+output-hash agreement, divergence sources, machines side by side, history across
+commits, and advice (best backend by size, crossovers)."""
 from __future__ import annotations
 
 import math
