@@ -285,6 +285,45 @@ def _problems(res: dict) -> list[str]:
     return [f"{n} position(s) where output and reference differ in NaN/inf"] if n else []
 
 
+
+def assess(rec: dict[str, Any], out: Any, again: Any, ref: Any, out_dtype: str, model: ErrorModel,
+           ctx: BoundContext) -> None:
+    """The accuracy stage of a validated output: fills `rec` with its digest, whether a
+    second call gave the same bits, the error metrics and bound (`measure`), and the
+    status: `nan` where the output has more non-finite values than the reference (a
+    NaN is never within a bound), else `ok` with the verdict as the message."""
+    rec["output_sha256"] = output_sha256(out)
+    rec["deterministic"] = rec["output_sha256"] == output_sha256(again)
+    acc = measure(out, ref, ctx.dtype, out_dtype, model, ctx)
+    profile = acc.pop("profile", None)
+    rec.update(acc)
+    flag_dependent_reference(rec)
+    if profile is not None:
+        rec["profile"] = profile
+    ref_nonfinite = int(np.count_nonzero(~np.isfinite(flatten_output(ref).astype(np.float64))))
+    if acc["nonfinite"] > ref_nonfinite:
+        rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
+    else:
+        rec.update(status="ok", message=verdict_message(acc) or rec.get("reference_note", ""))
+
+
+def flag_dependent_reference(rec: dict[str, Any]) -> None:
+    """A reference no more precise than the output (or sharing its code) cannot show an
+    error: an error of exactly 0 against it is not evidence, so it is not recorded as 0."""
+    if rec.get("reference_independent", True):
+        return
+    rec["reference_note"] = (f"no independent reference on this platform ({rec.get('reference_method')}, "
+                             f"{rec.get('reference_precision')} bits): the error is not measured")
+    if rec.get("rel_error") == 0.0:
+        rec.update(rel_error=None, error_ratio=None, max_rel_error=None, max_ulp=None)
+
+
+def verdict_message(acc: dict[str, Any]) -> str:
+    """The record's message for an ok case: empty within bound, else the verdict and why."""
+    if acc.get("verdict") == "within":
+        return ""
+    return f"{acc.get('verdict')}: {acc.get('verdict_reason', '')}"[:2000]
+
 # ---- ready-made error models -------------------------------------------------------
 
 def elementwise(ulps: float, source: str, notes: str = "") -> ErrorModel:

@@ -31,6 +31,8 @@ class Implementation:
     that pass it, but never recorded: records carry the dtype measured by a probe
     (harness/accumulation.py), because declared ones were found wrong.
     origin: "builtin", or the plugin that declared it.
+    generic: declared by `array_api_implementation` (one Array API expression that every
+    backend of its list runs), not hand-written for this backend; the report marks it.
     """
 
     kernel: str
@@ -41,6 +43,7 @@ class Implementation:
     accumulation: Callable[[str, str], str] | None = None
     notes: str = ""
     origin: str = "builtin"
+    generic: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -172,7 +175,7 @@ def array_api_implementation(kernel: str, backends: Iterable[str] = ARRAY_API_BA
             sc._add(sc.impls, Implementation(kernel, b, "array_api", run,
                                              tuple(dtypes) if dtypes else None, accumulation,
                                              notes or "written once against the Array API standard",
-                                             origin=sc.origin),
+                                             origin=sc.origin, generic=True),
                     fn.__module__)
         return fn
 

@@ -1,7 +1,10 @@
 """Running cases: plan the (kernel, impl, backend, device, dtype, size) grid, then
 take each case along the data path and turn it into one record.
 
-inputs (seeded, rounded) → device → timed calls → host → accuracy → record.
+The stages are modules: harness/inputs.py (seeded, rounded inputs and the reference)
+→ harness/transfer.py (onto the device) → harness/timing.py (timed calls; outputs back
+through transfer.py) → harness/validation.py (shape, dtype) → harness/accuracy.py (error,
+bound, verdict) → harness/record.py (one flat dict); `_execute` calls them in that order.
 Nothing here is backend-specific; a case that cannot run becomes a `skipped`
 record with the reason, and a case that fails becomes a record with its failure
 status and message. Neither stops the sweep. Whether cases run here or each in a
@@ -9,8 +12,6 @@ worker process (harness/worker.py) is chosen above both, in harness/execution.py
 """
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import sys
 import threading
@@ -23,16 +24,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .accumulation import cached_accumulation
-from .accuracy import BoundContext, flatten_output, measure, output_sha256
+from .accuracy import BoundContext, assess
 from .backends.base import Device
-from .dtypes import FORMATS, itemsize, storage_dtype, unit_roundoff
+from .declarations import Implementation
+from .dtypes import itemsize, unit_roundoff
+from .inputs import CaseInputs, InputsCache, memory_estimate
 from .output_sample import output_sample
 from .record import case_id, new_record
-from .declarations import Implementation
 from .registry import Registry
 from .roofline import annotate_roofline
 from .spec import HostInputs, KernelSpec
-from .timing import TimingOptions, time_call, time_transfer
+from .timing import TimingOptions, time_call
+from .transfer import to_device, to_host
+from .validation import validate
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,7 @@ class RunContext:
     #: called with {"first_call_s": seconds} once the first (warm-up) call returned; a
     #: worker forwards it so the parent can extend a slow but healthy case's deadline.
     on_progress: Callable[[dict[str, Any]], None] | None = None
-    _inputs_key: tuple | None = None
-    _inputs: tuple[HostInputs, np.ndarray] | None = None
-    _inputs_sha256: str | None = None
+    _inputs: InputsCache = field(default_factory=InputsCache, repr=False)
 
     def device(self, backend: str, name: str) -> Device:
         for d in self.registry.backend(backend).devices():
@@ -81,56 +83,10 @@ class RunContext:
                 return d
         raise KeyError(f"backend {backend!r} has no device {name!r}")
 
-    def inputs_and_reference(self, spec: KernelSpec, size: int, dtype: str) -> tuple[HostInputs, np.ndarray]:
-        """Cached for consecutive cases of the same (kernel, dtype, size): every backend
-        gets the very same inputs and the reference is computed once."""
-        key = (spec.name, size, dtype, self.seed)
-        if key != self._inputs_key:
-            self._inputs = None  # free the previous arrays before making new ones
-            self._inputs_key = None
-            inputs = spec.make_inputs(size, dtype, self.seed)
-            self._inputs = (inputs, spec.reference_for(inputs))
-            self._inputs_sha256 = inputs_sha256(inputs)
-            self._inputs_key = key
-        assert self._inputs is not None
-        return self._inputs
-
-    def inputs_digest(self, spec: KernelSpec, size: int, dtype: str) -> str:
-        """sha256 of the host inputs every backend receives (see `inputs_sha256`)."""
-        self.inputs_and_reference(spec, size, dtype)
-        assert self._inputs_sha256 is not None
-        return self._inputs_sha256
-
-
-def inputs_sha256(inputs: HostInputs) -> str:
-    """Digest of the exact bits (name, dtype, shape, bytes) of a case's host inputs: equal
-    digests across backends and runs show that every one was judged on the same data."""
-    h = hashlib.sha256()
-    for name in sorted(inputs.values):
-        v = inputs.values[name]
-        h.update(name.encode() + b"\0")
-        if isinstance(v, np.ndarray):
-            arr = np.ascontiguousarray(v)
-            h.update(f"{arr.dtype.str}{arr.shape}".encode())
-            h.update(arr.tobytes())
-        else:
-            h.update(f"{type(v).__name__}:{v!r}".encode())
-    return h.hexdigest()
-
-
-def memory_estimate(spec: KernelSpec, size: int, dtype: str) -> int:
-    """Bytes a case holds at once, from the cost model alone (nothing is allocated).
-
-    `bytes_moved(size, itemsize)` counts the inputs and outputs in the case dtype. A case
-    holds them twice (host arrays, and their device copies: separate memory even on a
-    CPU device), plus the float64 exact inputs and reference, `bytes_moved(size, 8)`.
-    """
-    try:
-        data = float(spec.bytes_moved(size, itemsize(dtype)))
-        wide = float(spec.bytes_moved(size, 8))
-    except Exception:
-        return 0
-    return int(2 * data + wide)
+    def inputs(self, spec: KernelSpec, size: int, dtype: str) -> CaseInputs:
+        """The inputs stage with this run's seed, cached for consecutive cases of the same
+        (kernel, dtype, size): every backend gets the very same inputs (`InputsCache`)."""
+        return self._inputs.get(spec, size, dtype, self.seed)
 
 
 def format_bytes(n: float) -> str:
@@ -252,25 +208,6 @@ def failure_record(case: Case, ctx: RunContext, status: str, message: str) -> di
     return rec
 
 
-def _expected(ref: Any, out_dtype: str) -> list[tuple[tuple[int, ...], np.dtype]]:
-    refs = ref if isinstance(ref, (tuple, list)) else [ref]
-    return [(np.shape(r), storage_dtype(out_dtype)) for r in refs]
-
-
-def _validate(out_host: Any, ref: Any, out_dtype: str) -> str | None:
-    outs = out_host if isinstance(out_host, (tuple, list)) else [out_host]
-    expected = _expected(ref, out_dtype)
-    if len(outs) != len(expected):
-        return f"expected {len(expected)} output(s), got {len(outs)}"
-    for i, (o, (shape, dt)) in enumerate(zip(outs, expected)):
-        o = np.asarray(o)
-        if o.shape != tuple(shape):
-            return f"output {i}: wrong shape {o.shape}, expected {tuple(shape)}"
-        if o.dtype != dt:
-            return f"output {i}: wrong dtype {o.dtype}, expected {dt}"
-    return None
-
-
 #: How allocation failures read when a library does not raise MemoryError: torch on the CPU
 #: ("DefaultCPUAllocator: can't allocate memory"), CUDA, OpenCL's error codes, errno 12.
 OOM_TEXTS = ("out of memory", "out_of_resources", "mem_object_allocation_failure", "out_of_host_memory",
@@ -330,28 +267,29 @@ class _Stage:
 
 
 def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
-    """The data path of one case, a stage a line: inputs -> device -> timing (and the
-    download of the first output) -> validation and accuracy -> record. A kernel's
-    failure at any stage is data (a status and a message), not a crash of the sweep."""
+    """The data path of one case, a stage a line: spec -> inputs -> device -> timing (and
+    the download of the outputs) -> validation -> accuracy -> record. A kernel's failure
+    at any stage is data (a status and a message), not a crash of the sweep."""
     spec = ctx.registry.kernels[case.kernel]
     impl = ctx.registry.impls[(case.kernel, case.backend, case.impl)]
     stage = _Stage("inputs")
     try:
-        inputs, ref = ctx.inputs_and_reference(spec, case.size, case.dtype)
-        rec["inputs_sha256"] = ctx.inputs_digest(spec, case.size, case.dtype)
+        data = ctx.inputs(spec, case.size, case.dtype)
+        rec["inputs_sha256"] = data.sha256
         stage.name = "device"
         device = ctx.device(case.backend, case.device)
         rec["threads"] = device.threads()
-        dev_inputs, h2d = time_transfer(lambda: device.inputs_to_device(inputs.values, case.dtype), device)
+        dev_inputs, h2d = to_device(device, data.host, case.dtype)
         stage.name = "run"
         out_host, again = _time_and_download(case, ctx, impl, device, dev_inputs, rec, stage)
         rec.update(h2d_s=h2d, transfer_s=h2d + rec["d2h_s"])
-        stage.name = "accuracy"
-        if not _judge_output(case, ctx, spec, inputs, ref, out_host, again, rec):
+        stage.name = "accuracy"  # validation's failures are named so too
+        out_dtype = spec.output_dtype(case.dtype)
+        if problem := validate(out_host, data.reference, out_dtype):
+            rec.update(status="invalid", message=problem)
             return
-        annotate_roofline(rec, device)
-        if ctx.save_arrays is not None:
-            save_case_arrays(Path(ctx.save_arrays) / case.case_id, inputs, out_host, ref)
+        assess(rec, out_host, again, data.reference, out_dtype, spec.error_model, _bound_context(case, data))
+        _complete_record(case, ctx, rec, device, data, out_host)
     except Exception as exc:  # a kernel's failure is data, not a crash of the sweep
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
@@ -360,8 +298,8 @@ def _execute(case: Case, ctx: RunContext, rec: dict[str, Any]) -> None:
 
 def _time_and_download(case: Case, ctx: RunContext, impl: Implementation, device: Device, dev_inputs: dict,
                        rec: dict[str, Any], stage: _Stage) -> tuple[Any, Any]:
-    """Timing (harness.timing's protocol), then the first output and a second call's
-    output brought to the host (the second one for the determinism check)."""
+    """The timing stage (harness.timing's protocol), then the first output and a second
+    call's output brought to the host (the second one for the determinism check)."""
     def call():
         return impl.fn(device, **dev_inputs)
 
@@ -369,13 +307,9 @@ def _time_and_download(case: Case, ctx: RunContext, impl: Implementation, device
     timing = time_call(call, device, ctx.timing, after_warmup=None if progress is None else
                        (lambda first_s: progress({"first_call_s": first_s})))
     stage.name = "download"
-    out_host, d2h = time_transfer(lambda: device.outputs_to_host(timing.first_output), device)
+    out_host, d2h = to_host(device, timing.first_output)
     again = device.outputs_to_host(call())
-    rec.update(time_median_s=timing.median_s, time_iqr_s=timing.iqr_s, time_min_s=timing.min_s,
-               time_samples_s=timing.samples_s, n_samples=len(timing.samples_s), loops=timing.loops,
-               compile_s=timing.compile_s, warmup_s=timing.warmup_s, warmup_calls=timing.warmup_calls,
-               warmup_steady=timing.warmup_steady, timer=timing.timer, timer_overhead_s=timing.timer_overhead_s,
-               d2h_s=d2h)
+    rec.update(timing.record_fields(), d2h_s=d2h)
     if timing.median_s > 0:
         rec["gflops"] = rec["flops"] / timing.median_s / 1e9
         rec["gbps"] = rec["bytes"] / timing.median_s / 1e9
@@ -385,50 +319,22 @@ def _time_and_download(case: Case, ctx: RunContext, impl: Implementation, device
     return out_host, again
 
 
-def _judge_output(case: Case, ctx: RunContext, spec: KernelSpec, inputs: HostInputs, ref: Any, out_host: Any,
-                  again: Any, rec: dict[str, Any]) -> bool:
-    """Validation (shape, dtype), then accuracy against the reference and the verdict;
-    False when the output is invalid (nothing more to measure)."""
-    out_dtype = spec.output_dtype(case.dtype)
-    problem = _validate(out_host, ref, out_dtype)
-    if problem:
-        rec.update(status="invalid", message=problem)
-        return False
-    rec["output_sha256"] = output_sha256(out_host)
-    rec["deterministic"] = rec["output_sha256"] == output_sha256(again)
-    bctx = BoundContext(size=case.size, dtype=case.dtype, u=unit_roundoff(case.dtype), inputs=inputs.exact,
-                        reference=ref)
-    acc = measure(out_host, ref, case.dtype, out_dtype, spec.error_model, bctx)
-    profile = acc.pop("profile", None)
-    rec.update(acc)
-    _flag_dependent_reference(rec)
-    if profile is not None:
-        rec["profile"] = profile
-    ref_nonfinite = int(np.count_nonzero(~np.isfinite(flatten_output(ref).astype(np.float64))))
-    if acc["nonfinite"] > ref_nonfinite:
-        rec.update(status="nan", message=f"{acc['nonfinite']} non-finite output value(s)")
-    else:
-        rec.update(status="ok", message=verdict_message(acc) or rec.get("reference_note", ""))
-        rec["output_sample"] = output_sample(out_host, ref, ctx.seed, case.kernel, case.size)
-    return True
+def _bound_context(case: Case, data: CaseInputs) -> BoundContext:
+    """What the case's error bound may depend on: its size, dtype and data."""
+    return BoundContext(size=case.size, dtype=case.dtype, u=unit_roundoff(case.dtype), inputs=data.host.exact,
+                        reference=data.reference)
 
 
-def _flag_dependent_reference(rec: dict[str, Any]) -> None:
-    """A reference no more precise than the output (or sharing its code) cannot show an
-    error: an error of exactly 0 against it is not evidence, so it is not recorded as 0."""
-    if rec.get("reference_independent", True):
-        return
-    rec["reference_note"] = (f"no independent reference on this platform ({rec.get('reference_method')}, "
-                             f"{rec.get('reference_precision')} bits): the error is not measured")
-    if rec.get("rel_error") == 0.0:
-        rec.update(rel_error=None, error_ratio=None, max_rel_error=None, max_ulp=None)
-
-
-def verdict_message(acc: dict[str, Any]) -> str:
-    """The record's message for an ok case: empty within bound, else the verdict and why."""
-    if acc.get("verdict") == "within":
-        return ""
-    return f"{acc.get('verdict')}: {acc.get('verdict_reason', '')}"[:2000]
+def _complete_record(case: Case, ctx: RunContext, rec: dict[str, Any], device: Device, data: CaseInputs,
+                     out_host: Any) -> None:
+    """The record stage of a judged output: a seeded sample of its entries (ok cases, so
+    that two machines' outputs can be compared later), its place under the roofline, and
+    with --save-arrays its inputs, output and reference on disk."""
+    if rec["status"] == "ok":
+        rec["output_sample"] = output_sample(out_host, data.reference, ctx.seed, case.kernel, case.size)
+    annotate_roofline(rec, device)
+    if ctx.save_arrays is not None:
+        save_case_arrays(Path(ctx.save_arrays) / case.case_id, data.host, out_host, data.reference)
 
 
 def save_case_arrays(folder: Path, inputs: HostInputs, out: Any, ref: Any) -> None:

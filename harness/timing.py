@@ -81,6 +81,13 @@ class Timing:
     def min_s(self) -> float:
         return float(np.min(self.samples_s))
 
+    def record_fields(self) -> dict[str, Any]:
+        """The record's timing fields (harness/record.py), in the record's order."""
+        return dict(time_median_s=self.median_s, time_iqr_s=self.iqr_s, time_min_s=self.min_s,
+                    time_samples_s=self.samples_s, n_samples=len(self.samples_s), loops=self.loops,
+                    compile_s=self.compile_s, warmup_s=self.warmup_s, warmup_calls=self.warmup_calls,
+                    warmup_steady=self.warmup_steady, timer=self.timer, timer_overhead_s=self.timer_overhead_s)
+
 
 def timer_overhead(timer: Timer, repeats: int = 7) -> float:
     """Median time of an empty start/stop pair: the floor below which samples are noise."""

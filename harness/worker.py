@@ -5,7 +5,7 @@ context (a forked child of a process that touched CUDA cannot use CUDA), sends i
 case at a time and waits at most `timeout_s` for the record:
 
 - the record arrives: the worker is reused for the next case, so its imports, compiled
-  programs and cached inputs (RunContext.inputs_and_reference) carry over;
+  programs and cached inputs (RunContext.inputs, harness/inputs.py) carry over;
 - the worker dies (segfault, abort, os._exit): the case is recorded `crashed` with the
   signal and the innermost frame faulthandler saw, at once (the parent checks every
   POLL_S that the worker lives: a child it forked may hold the pipe open, so no EOF

@@ -21,9 +21,10 @@ from click.testing import CliRunner
 from harness import load_results
 from harness.cli import main as cli_main
 from harness.cli.run_cmd import parse_memory
+from harness.inputs import memory_estimate
 from harness.record import SCHEMA, SCHEMA_VERSION, new_record
 from harness.registry import get_registry
-from harness.runner import Case, RunContext, Skip, execute_case, memory_estimate, plan
+from harness.runner import Case, RunContext, Skip, execute_case, plan
 from harness.store import ResultsWarning, RunWriter, SchemaVersionError, read_run
 from harness.timing import TimingOptions
 

@@ -57,6 +57,7 @@ def build_report(results: Sequence[str | Path], out: str | Path = "reports") -> 
     written. Kernel pages whose inputs are unchanged since the last build are kept."""
     from .data import impl_label, load
     from .html import page_file
+    from .implementations import declarations_signature
     from .index_page import build_index
     from .kernel_page import KernelPage
     from .rebuild import code_signature, fingerprint, read_state, write_state
@@ -73,7 +74,7 @@ def build_report(results: Sequence[str | Path], out: str | Path = "reports") -> 
     style = Style((impl_label(r) for r in [*rs.records, *rs.history]), rs.machines)
     site = Site(out=out, index=out / "index.html", n_records=rs.n_records, machines=rs.machines,
                 warnings=rs.warnings)
-    built, code = read_state(out), code_signature()
+    built, code = read_state(out), code_signature() + declarations_signature()
     state: dict[str, str] = {}
     for kernel in rs.kernels:
         recs = [r for r in rs.records if r["kernel"] == kernel]

@@ -256,7 +256,10 @@ def kernel_list(rs: ResultSet, recs: list[dict[str, Any]]) -> str:
                      f'<br><span class="muted">{esc(", ".join(labels))}</span>'
                      f'<br><span class="fastest">fastest at the largest size{_left_out(fails, over)}:<br>'
                      f'{"".join(fastest)}</span></li>')
-    return f'<h2>Kernels</h2><ul class="kernels">{"".join(items)}</ul>'
+    legend = ('<p class="note">Labels: <code>torch</code> is a backend\'s own, hand-written implementation; '
+              '<code>torch:array_api</code> the generic one (one Array API expression, the same on every backend), other '
+              '<code>backend:name</code> labels hand-written variants; each kernel page lists which is which, and why.</p>')
+    return f'<h2>Kernels</h2>{legend}<ul class="kernels">{"".join(items)}</ul>'
 
 
 def speed_note(best: dict, baseline_s: float | None) -> str:

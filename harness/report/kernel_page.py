@@ -1,11 +1,12 @@
-"""One page per kernel: time, throughput and error against size, error along iterations,
-divergence between backends, output-hash agreement, divergence sources, machines side
-by side, history across commits, and advice (best backend by size, crossovers)."""
+"""One page per kernel: which implementations are generic or hand-written, time,
+throughput and error against size, error along iterations, divergence between backends,
+output-hash agreement, divergence sources, machines side by side, history across
+commits, and advice (best backend by size, crossovers)."""
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import Any, Mapping
 
 from ..output_sample import SAMPLE_SIZE
 from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_slope, group, hash_classes,
@@ -14,6 +15,7 @@ from .data import (BASELINE_BACKEND, baseline_times, ceilings, crossover, fit_sl
 from .history import section as history_section
 from .html import (Figures, attr, text_esc as esc, filter_attrs, filter_bar, fmt, fmt_bitwise, fmt_na, fmt_size,
                    fmt_time, page, table)
+from .implementations import Declared, declared_implementations, section as implementations_section
 from .machine_compare import kernel_summary, pair_cases, records_frame
 from .style import DIFF_SCALE, Style, rgba
 from .pareto import map_section
@@ -23,8 +25,11 @@ LOG_AXIS = {"type": "log", "exponentformat": "power", "showgrid": True}
 
 
 class KernelPage:
-    def __init__(self, kernel: str, records: list[dict[str, Any]], all_records: list[dict[str, Any]], style: Style):
+    def __init__(self, kernel: str, records: list[dict[str, Any]], all_records: list[dict[str, Any]], style: Style,
+                 declared: Mapping[tuple[str, str], Declared] | None = None):
         self.kernel = kernel
+        #: (backend, impl) -> generic or hand-written, with its notes (default: this registry's)
+        self.declared = declared_implementations(kernel) if declared is None else declared
         self.history_recs = [r for r in all_records if r["kernel"] == kernel]
         self.recs = latest(records)
         self.ok = [r for r in self.recs if is_ok(r)]
@@ -102,6 +107,9 @@ class KernelPage:
                 + (f'Assumes: {esc(em["assumes"])}. ' if em.get("assumes") else "")
                 + f'Predicted growth slope of the bound: {esc(em.get("growth_slope", "?"))}. '
                 f'Inputs: {esc(dist or "not recorded")}.</p>')
+
+    def implementations(self) -> str:
+        return implementations_section(self.recs, self.declared)
 
     def advice(self) -> str:
         base = baseline_times(self.recs)
@@ -544,7 +552,7 @@ class KernelPage:
                          "error (correct digits)", "bound (digits, kind)", "error/bound", "message"], trs) + "</details>")
 
     def build(self) -> str:
-        body = (self.header() + map_section(self.kernel, self.recs, self.style, self.figs, self.metric)
+        body = (self.header() + self.implementations() + map_section(self.kernel, self.recs, self.style, self.figs, self.metric)
                 + self.advice() + self.time_plot() + self.throughput_plot() + self.error_plot()
                 + self.profile_plot() + self.divergence_matrix() + self.hash_table() + self.sources_table()
                 + self.machines_side_by_side() + self.history() + self.records_table())
