@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .accumulation import cached_accumulation
+from .byte_sizes import format_bytes
 from .accuracy import BoundContext, assess
 from .backends.base import Device
 from .declarations import Implementation
@@ -87,14 +88,6 @@ class RunContext:
         """The inputs stage with this run's seed, cached for consecutive cases of the same
         (kernel, dtype, size): every backend gets the very same inputs (`InputsCache`)."""
         return self._inputs.get(spec, size, dtype, self.seed)
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def plan(registry: Registry, kernels: Sequence[str], backends: Sequence[str], dtypes: Sequence[str],
@@ -230,19 +223,6 @@ def failure_status(exc: BaseException) -> str:
             return "oom"
         e = e.__cause__ or e.__context__
     return "error"
-
-
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_bytes(text: str) -> int:
-    """'512M', '2G', '1.5GiB', '4096' -> bytes (powers of 1024); ValueError otherwise."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
-    if not m:
-        raise ValueError(f"{text!r} is not a size: give a number with an optional unit K, M, G or T, e.g. 2G")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
 def execute_case(case: Case, ctx: RunContext) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -295,6 +296,14 @@ def test_parse_memory():
     assert parse_memory("100k") == 102400
     assert parse_memory("4096") == 4096
     assert parse_memory(None) is None
+    for bad in ("12iB", "2X", "G", "-1G", "", "0"):  # one parser refuses them everywhere
+        with pytest.raises(click.BadParameter):
+            parse_memory(bad)
+    from harness.byte_sizes import format_bytes, parse_bytes
+
+    with pytest.raises(ValueError, match="not a size"):
+        parse_bytes("12iB")  # HARNESS_WORKER_MEMORY reads sizes with the same parser
+    assert parse_bytes("4096B") == 4096 and format_bytes(3 << 29) == "1.5 GiB"
 
 
 def test_max_memory_skips_before_allocating():

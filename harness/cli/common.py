@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Iterable, Sequence
 
-import re
-
 import click
+
+from ..byte_sizes import parse_bytes
 
 
 def split_list(value: str | None) -> list[str]:
@@ -92,19 +92,15 @@ def console():
     return _pipe_safe_console_class()(highlight=False, width=console_width())
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
 def parse_memory(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '4096' -> bytes (suffixes are powers of 1024)."""
+    """'2G', '512M', '1.5GiB', '4096' -> bytes (byte_sizes.parse_bytes: powers of 1024)."""
     if value is None:
         return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
-    if not m or (m.group(2) == "" and value.strip()[-1:] in "iI"):
-        raise click.BadParameter(f"{value!r} is not a size; give a number with an optional unit K, M, G "
-                                 f"or T (powers of 1024), e.g. --max-memory 512M or --max-memory 2G",
-                                 param_hint="--max-memory")
-    n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    try:
+        n = parse_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; e.g. --max-memory 512M or --max-memory 2G",
+                                 param_hint="--max-memory") from None
     if n <= 0:
         raise click.BadParameter("the memory budget must be more than 0 bytes, e.g. --max-memory 2G",
                                  param_hint="--max-memory")

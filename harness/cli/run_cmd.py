@@ -531,7 +531,8 @@ def run_planned(planned: list, ctx, records: RunRecords, supervisor, quiet: bool
     """Run the plan, each record durable (fsync'ed) before the next case starts; progress
     on the console unless --quiet."""
     from ..execution import run_cases
-    from ..runner import Skip, format_bytes
+    from ..byte_sizes import format_bytes
+    from ..runner import Skip
 
     def store(rec):
         with signals_held():  # a Ctrl-C or SIGTERM between the two would miscount the records kept
