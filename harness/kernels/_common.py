@@ -168,6 +168,12 @@ def cl_empty(device, shape, dtype):
     return cla.empty(device.queue, shape, np.dtype(dtype), allocator=pool)
 
 
+def real_type(dtype) -> str:
+    """The C type name of `dtype` for a CUDA build (-DREAL=...): the CUDA kernels are
+    written for float and double only (float16 cases use CuPy's own routines)."""
+    return {"float32": "float", "float64": "double"}[str(dtype)]
+
+
 def vector_width(dtype) -> int:
     """Elements per work-item for streaming kernels: one 64-byte cache line."""
     import numpy as np

@@ -90,8 +90,3 @@ def opencl_clone(dev, arr):
     out = dev.empty(arr.shape, arr.dtype)
     cl.enqueue_copy(dev.queue, out.data, arr.data, byte_count=arr.nbytes)
     return out
-
-
-def real_type(dtype) -> str:
-    """The C type name for a CUDA build (-DREAL=...)."""
-    return {"float32": "float", "float64": "double"}[str(dtype)]

@@ -30,8 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, work_group_1d
-from ._iterative import real_type
+from ._common import real_type, ref_dtype, work_group_1d
 
 # Ulp limits (OpenCL 1.2 §7.4, single precision) in units of u = half an ulp.
 C_LOG, C_EXP, C_SQRT, C_DIV, C_ERF = 6.0, 6.0, 6.0, 5.0, 32.0

@@ -15,7 +15,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import cl_empty, real_type, ref_dtype, vector_width, work_group_1d
 from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -64,16 +64,13 @@ def colorblind_cupy(dev, img, M):
     if img.dtype == cp.float16:
         with dev.ctx():
             return cp.matmul(img, M.T)
-    kern = dev.compile("colorblind.cu", REAL=_CUDA_REAL[str(img.dtype)]).get_function("colorblind")
+    kern = dev.compile("colorblind.cu", REAL=real_type(img.dtype)).get_function("colorblind")
     pixels = img.shape[0] * img.shape[1]
     with dev.ctx():
         out = cp.empty_like(img)
         threads = 256
         kern((-(-pixels // threads),), (threads,), (np.int32(pixels), img, M, out))
     return out
-
-
-_CUDA_REAL = {"float32": "float", "float64": "double"}
 
 
 @implementation("colorblind", "opencl")

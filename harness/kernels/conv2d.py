@@ -20,9 +20,8 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
+from ._common import real_type, ref_dtype
 from ._reductions import PROB_SOURCE
-from ._iterative import real_type
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
 K_TERMS = C_IN * KSIZE * KSIZE

@@ -18,7 +18,7 @@ from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, n_groups, strided_reduction, vector_sizes
+from ._common import chunked_reduction, cl_empty, n_groups, real_type, strided_reduction, vector_sizes
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot
 
 
@@ -80,7 +80,7 @@ def dot_cupy(dev, x, y):
     if x.dtype == cp.float16:
         with dev.ctx():
             return cp.dot(x, y)
-    mod = dev.compile("dot.cu", REAL={"float32": "float", "float64": "double"}[str(x.dtype)])
+    mod = dev.compile("dot.cu", REAL=real_type(x.dtype))
     threads = 256
     blocks = n_groups(x.size, threads)
     shmem = threads * x.dtype.itemsize

@@ -22,8 +22,8 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
-from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
+from ._common import real_type, ref_dtype
+from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_SWEEPS = 128
 N_CHECKPOINTS = 9

@@ -17,7 +17,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import cl_empty, local_2d
+from ._common import cl_empty, local_2d, real_type
 
 MAX_ITER = 100
 KAPPA = 10.0
@@ -116,8 +116,7 @@ def mandelbrot_numpy(dev, cx, cy, max_iter):
 @implementation("mandelbrot", "cupy")
 def mandelbrot_cupy(dev, cx, cy, max_iter):
     cp = dev.cp
-    real = {"float32": "float", "float64": "double"}[str(cx.dtype)]
-    kern = dev.compile("mandelbrot.cu", REAL=real).get_function("mandelbrot")
+    kern = dev.compile("mandelbrot.cu", REAL=real_type(cx.dtype)).get_function("mandelbrot")
     nx, ny = cx.size, cy.size
     with dev.ctx():
         counts = cp.empty((ny, nx), dtype=cp.int32)

@@ -31,8 +31,8 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import n_groups, ref_dtype
-from ._iterative import cached, checkpoint_steps, profile, real_type, rel_err, safe_div
+from ._common import n_groups, real_type, ref_dtype
+from ._iterative import cached, checkpoint_steps, profile, rel_err, safe_div
 
 HIDDEN = 8
 N_PARAMS = 4 * HIDDEN + 1

@@ -37,8 +37,8 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import ref_dtype, work_group_1d
-from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, safe_div
+from ._common import real_type, ref_dtype, work_group_1d
+from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, safe_div
 
 K_STEPS = 32
 N_CHECKPOINTS = 9

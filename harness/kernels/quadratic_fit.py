@@ -24,8 +24,8 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import n_groups, ref_dtype, work_group_1d
-from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, real_type, rel_err, safe_div
+from ._common import n_groups, real_type, ref_dtype, work_group_1d
+from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 200
 N_CHECKPOINTS = 9

@@ -20,7 +20,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, gamma_tilde
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import pow2_at_least, ref_dtype, work_group_1d
+from ._common import pow2_at_least, real_type, ref_dtype, work_group_1d
 from ._reductions import PROB_SOURCE, REF_ROUNDING
 
 EXP_ULPS = 4.0
@@ -86,8 +86,7 @@ def softmax_cupy(dev, x):
         with dev.ctx():
             e = cp.exp(x - x.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
-    kern = dev.compile("softmax.cu", REAL={"float32": "float", "float64": "double"}[str(x.dtype)]) \
-        .get_function("softmax_rows")
+    kern = dev.compile("softmax.cu", REAL=real_type(x.dtype)).get_function("softmax_rows")
     rows, cols = x.shape
     threads = 256
     with dev.ctx():
