@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import real_type, ref_dtype
-from ._reductions import PROB_SOURCE
+from ._reductions import PROB_SOURCE, probabilistic
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
 K_TERMS = C_IN * KSIZE * KSIZE
@@ -58,10 +58,6 @@ def bound(c, gfun=gamma):
     return g * float(np.linalg.norm(absconv)) / den if den else g
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 def componentwise(c, g):
     """|out − ôut| <= g(k)·(|W| ⋆ |X|) entry by entry."""
     return g(K_TERMS) * conv_gather(np.abs(c.inputs["X"]), np.abs(c.inputs["W"]))
@@ -77,7 +73,7 @@ SPEC = register_kernel(KernelSpec(
     bytes_moved=lambda s, b: float(N_BATCH * (C_IN + C_OUT) * s * s + C_OUT * K_TERMS) * b,
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=prob_bound,
+        metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=probabilistic(bound),
         prob_terms=lambda c: K_TERMS, componentwise=componentwise,
         source="Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
                "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output" + PROB_SOURCE,

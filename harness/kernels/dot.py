@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import chunked_reduction, cl_empty, n_groups, real_type, strided_reduction, vector_sizes
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot, probabilistic
 
 
 def generate(n, rng):
@@ -40,10 +40,6 @@ def bound(c, g=gamma):
     return g(c.size, c.u) * absdot / s + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="dot",
     description="dot product of two vectors of length n",
@@ -53,7 +49,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n,
     bytes_moved=lambda n, b: 2.0 * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
                "relative to |x^T y|" + PROB_SOURCE),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),

@@ -20,12 +20,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, sqrt_bound, two_product
+from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, probabilistic, sqrt_bound, two_product
 
 
 def generate(n, rng):
@@ -48,10 +48,6 @@ def bound(c, g=gamma):
     return sqrt_bound(g(c.size + 2, c.u), c.u) + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="l2norm",
     description="Euclidean norm of a vector of length n",
@@ -61,7 +57,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n,
     bytes_moved=lambda n, b: float(n * b),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         prob_terms=lambda c: c.size + 2,
         source="Higham 2002, §3.1 (3.5) with y = x: fl(Σx²) = Σx²(1+θ), |θ| <= γ_{n+2} (scaling "
                "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
 from ._common import cl_empty, local_2d, ref_dtype
-from ._reductions import PROB_SOURCE, two_product, two_sum
+from ._reductions import PROB_SOURCE, probabilistic, two_product, two_sum
 
 
 def generate(n, rng):
@@ -47,10 +47,6 @@ def bound(c, g=gamma):
     return g(c.size, c.u) * np.linalg.norm(absprod) / den if den else g(c.size, c.u)
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 def componentwise(c, g):
     """|C − Ĉ| <= g(n)·|A||B| entry by entry: no cancellation hides a wrong entry."""
     return g(c.size) * (np.abs(c.inputs["A"]) @ np.abs(c.inputs["B"]))
@@ -65,7 +61,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 2.0 * n**3,
     bytes_moved=lambda n, b: 3.0 * n * n * b,
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         componentwise=componentwise,
         source="Higham 2002, §3.5 (3.13): |C - fl(AB)| <= γ_n |A||B| componentwise; "
                "normwise γ_n ||(|A||B|)||_F / ||C||_F" + PROB_SOURCE),

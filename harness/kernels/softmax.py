@@ -17,11 +17,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import pow2_at_least, real_type, ref_dtype, work_group_1d
-from ._reductions import PROB_SOURCE, REF_ROUNDING
+from ._reductions import PROB_SOURCE, REF_ROUNDING, probabilistic
 
 EXP_ULPS = 4.0
 SCALE = 3.0
@@ -51,10 +51,6 @@ def bound(c, g=gamma):
     return (1.0 + eta) * (1.0 + u) / (1.0 - xi) - 1.0 + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="softmax",
     description="row-wise max-subtracted softmax of an n x n matrix",
@@ -64,7 +60,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: 5.0 * n * n,  # max, subtract, exp (counted as 1), sum, divide
     bytes_moved=lambda n, b: 2.0 * n * n * b,
     error_model=ErrorModel(
-        metric="normwise", kind="rigorous", probabilistic=prob_bound, assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)",
+        metric="normwise", kind="rigorous", probabilistic=probabilistic(bound), assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)",
         bound=bound, growth_slope=1.0,
         source="Blanchard, Higham & Mary 2021, IMA J. Numer. Anal. 41(4), §3 (softmax with max shift); "
                "sum of positive terms γ_{n-1} (Higham 2002, §4.2 (4.4)); exp within 4 ulp" + PROB_SOURCE),

@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._reductions import PROB_SOURCE
+from ._reductions import PROB_SOURCE, probabilistic
 from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
 
 
@@ -37,10 +37,6 @@ def bound(c, g=gamma):
     return g(max(c.size - 1, 1), c.u) * cond
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="sum",
     description="sum of a vector of length n",
@@ -50,7 +46,7 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda n: float(n),
     bytes_moved=lambda n, b: float(n * b),
     error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
                "relative to |Σx_i|" + PROB_SOURCE),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
