@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -21,6 +22,19 @@ VECTOR_LADDER = {"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100
 def vector_sizes(*test: int) -> dict[str, tuple[int, ...]]:
     """KernelSpec.sizes of a 1-D vector kernel: the shared ladder and its test sizes."""
     return {**VECTOR_LADDER, "test": tuple(test)}
+
+
+def streaming_cost(flops: float, values: float, steps: int = 1, dims: int = 1) -> dict[str, Callable]:
+    """KernelSpec.flops and .bytes_moved of a kernel that streams its arrays once per pass.
+
+    Per element: `flops` operations and `values` array elements read or written; over
+    n**dims elements (n the size: a vector's length, or an image's or matrix's side)
+    and `steps` passes. The cost model of the maps, the 1-D reductions and scans, and
+    the iterative kernels that sweep their state once per step: written once, so the
+    throughput and roofline figures of all of them are reckoned the same way.
+    """
+    f, v = float(flops), float(values)
+    return {"flops": lambda n: f * n ** dims * steps, "bytes_moved": lambda n, b: v * n ** dims * b * steps}
 
 
 def ref_dtype(dtype: str):

@@ -30,7 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import real_type, ref_dtype, work_group_1d
+from ._common import real_type, ref_dtype, streaming_cost, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 64
@@ -140,8 +140,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="number n of parameters",
     generate=generate,
     reference=reference,
-    flops=lambda n: 18.0 * n * K_STEPS,
-    bytes_moved=lambda n, b: 8.0 * n * b * K_STEPS,
+    **streaming_cost(flops=18, values=8, steps=K_STEPS),  # per step: w, m, v, c, d read, w, m, v written
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(

@@ -30,7 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import real_type, ref_dtype, work_group_1d
+from ._common import real_type, ref_dtype, streaming_cost, work_group_1d
 
 # Ulp limits (OpenCL 1.2 §7.4, single precision) in units of u = half an ulp.
 C_LOG, C_EXP, C_SQRT, C_DIV, C_ERF = 6.0, 6.0, 6.0, 5.0, 32.0
@@ -133,8 +133,9 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="number n of options",
     generate=generate,
     reference=reference,
-    flops=lambda n: 60.0 * n,  # nominal: ~20 arithmetic ops + 6 transcendentals counted as ~7 flops each
-    bytes_moved=lambda n, b: 7.0 * n * b,
+    # flops nominal: ~20 arithmetic ops + 6 transcendentals counted as ~7 flops each;
+    # values: S, K, T, r, sigma read, call and put written
+    **streaming_cost(flops=60, values=7),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="normwise", kind="first_order",

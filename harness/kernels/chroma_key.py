@@ -21,7 +21,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, normwise_relative
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import cl_empty, ref_dtype, streaming_cost, vector_width, work_group_1d
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -78,8 +78,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="side n of the n x n x 3 images",
     generate=generate,
     reference=reference,
-    flops=lambda n: 9.0 * n * n,
-    bytes_moved=lambda n, b: 9.0 * n * n * b,
+    **streaming_cost(flops=9, values=9, dims=2),  # per pixel: fg, bg read, out written (3 channels each)
     error_model=ErrorModel(
         metric="composite",
         metric_description="mask mismatch rate + normwise relative error of the composite",

@@ -15,7 +15,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, real_type, ref_dtype, vector_width, work_group_1d
+from ._common import cl_empty, real_type, ref_dtype, streaming_cost, vector_width, work_group_1d
 from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -46,8 +46,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="side n of the n x n x 3 image",
     generate=generate,
     reference=reference,
-    flops=lambda n: 15.0 * n * n,
-    bytes_moved=lambda n, b: 6.0 * n * n * b,
+    **streaming_cost(flops=15, values=6, dims=2),  # per pixel: 3 channels read, 3 written
     error_model=ErrorModel(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "

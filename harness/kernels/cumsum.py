@@ -20,7 +20,7 @@ from ..accuracy import LAMBDA, ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import vector_sizes, work_group_1d
+from ._common import streaming_cost, vector_sizes, work_group_1d
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints, probabilistic
 
 SCAN_K = 4  # elements per work-item in a scan tile
@@ -100,8 +100,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 2.0 * n * b,
+    **streaming_cost(flops=1, values=2),  # x read, the prefix sums written
     error_model=ErrorModel(
         metric="end_relative", kind="rigorous", probabilistic=probabilistic(bound), bound=bound, growth_slope=1.0, evaluate=evaluate,
         source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "

@@ -18,7 +18,7 @@ from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, n_groups, real_type, strided_reduction, vector_sizes
+from ._common import chunked_reduction, cl_empty, n_groups, real_type, streaming_cost, strided_reduction, vector_sizes
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot, probabilistic
 
 
@@ -46,8 +46,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: 2.0 * n * b,
+    **streaming_cost(flops=2, values=2),  # x, y read
     error_model=ErrorModel(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "

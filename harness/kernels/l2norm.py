@@ -24,7 +24,7 @@ from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
+from ._common import chunked_reduction, cl_empty, streaming_cost, strided_reduction, vector_sizes
 from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, probabilistic, sqrt_bound, two_product
 
 
@@ -54,8 +54,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: float(n * b),
+    **streaming_cost(flops=2, values=1),  # x read
     error_model=ErrorModel(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         prob_terms=lambda c: c.size + 2,

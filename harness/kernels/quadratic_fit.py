@@ -24,7 +24,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import n_groups, real_type, ref_dtype, work_group_1d
+from ._common import n_groups, real_type, ref_dtype, streaming_cost, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 200
@@ -105,8 +105,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="number n of samples",
     generate=generate,
     reference=reference,
-    flops=lambda n: 14.0 * n * K_STEPS,
-    bytes_moved=lambda n, b: 2.0 * n * b * K_STEPS,
+    **streaming_cost(flops=14, values=2, steps=K_STEPS),  # per step: x, y read
     keep_exact=frozenset({"k"}),
     dtypes=("float32", "float64"),
     error_model=ErrorModel(

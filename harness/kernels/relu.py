@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, vector_sizes, vector_width, work_group_1d
+from ._common import cl_empty, streaming_cost, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -33,8 +33,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 2.0 * n * b,
+    **streaming_cost(flops=1, values=2),  # x read, y written
     error_model=ErrorModel(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=lambda c: 0.0, growth_slope=0.0,
         source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "

@@ -12,7 +12,7 @@ from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
+from ._common import cl_empty, ref_dtype, streaming_cost, vector_sizes, vector_width, work_group_1d
 from ._reductions import two_product, two_sum
 
 
@@ -42,8 +42,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: 3.0 * n * b,
+    **streaming_cost(flops=2, values=3),  # x, y read, y written
     error_model=ErrorModel(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "

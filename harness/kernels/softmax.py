@@ -20,7 +20,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import pow2_at_least, real_type, ref_dtype, work_group_1d
+from ._common import pow2_at_least, real_type, ref_dtype, streaming_cost, work_group_1d
 from ._reductions import PROB_SOURCE, REF_ROUNDING, probabilistic
 
 EXP_ULPS = 4.0
@@ -57,8 +57,8 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="n: an n x n matrix, softmax along each row of length n",
     generate=generate,
     reference=reference,
-    flops=lambda n: 5.0 * n * n,  # max, subtract, exp (counted as 1), sum, divide
-    bytes_moved=lambda n, b: 2.0 * n * n * b,
+    # flops per element: max, subtract, exp (counted as 1), sum, divide; x read, y written
+    **streaming_cost(flops=5, values=2, dims=2),
     error_model=ErrorModel(
         metric="normwise", kind="rigorous", probabilistic=probabilistic(bound), assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)",
         bound=bound, growth_slope=1.0,

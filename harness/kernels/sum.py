@@ -18,7 +18,7 @@ from ..declarations import array_api_implementation, implementation, register_ke
 from ..spec import KernelSpec
 from ..references import exact
 from ._reductions import PROB_SOURCE, probabilistic
-from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
+from ._common import chunked_reduction, cl_empty, streaming_cost, strided_reduction, vector_sizes
 
 
 def generate(n, rng):
@@ -43,8 +43,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: float(n * b),
+    **streaming_cost(flops=1, values=1),  # x read
     error_model=ErrorModel(
         metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
         source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "

@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
+from ._common import cl_empty, ref_dtype, streaming_cost, vector_sizes, vector_width, work_group_1d
 
 
 def generate(n, rng):
@@ -36,8 +36,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 3.0 * n * b,
+    **streaming_cost(flops=1, values=3),  # x, y read, z written
     error_model=ErrorModel(
         metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
         source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
