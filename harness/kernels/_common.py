@@ -1,4 +1,5 @@
-"""Shared helpers for kernel specs: precision of references, and launch geometry."""
+"""Shared helpers for kernel specs: sizes, cost models, precision of references, launch
+geometry, and the launch of the elementwise OpenCL and CUDA kernels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -193,3 +194,28 @@ def vector_width(dtype) -> int:
     import numpy as np
 
     return max(1, min(16, 64 // np.dtype(dtype).itemsize))
+
+
+def opencl_map(dev, source: str, kernel: str, out_shape, dtype, count: int, *args, tuned: bool = True,
+               **defines):
+    """Build `source` for `dtype` and launch its 1-D elementwise `kernel` over `count`
+    elements (or pixels): kernel(count, *args, out). Returns `out`, of `out_shape`.
+
+    The maps share everything but their arguments. Tuned: VW elements (one 64-byte
+    cache line) per work-item, the work-group from the device's and the kernel's limits,
+    the output from the device's buffer pool (see cl_empty). Untuned, as the *_scalar
+    implementations kept for comparison: one element per work-item, the default
+    work-group, a fresh output buffer. `defines`: further build options (-DNAME=value).
+    """
+    vw = vector_width(dtype) if tuned else 1
+    prg = dev.compile(source, dtype=str(dtype), **({"VW": vw} if tuned else {}), **defines)
+    out = cl_empty(dev, out_shape, dtype) if tuned else dev.empty(out_shape, dtype)
+    items = -(-count // vw)
+    local = work_group_1d(dev, items, getattr(prg, kernel)) if tuned else work_group_1d(dev)
+    dev.launch(getattr(prg, kernel), (items,), (local,), np.int32(count), *args, out.data)
+    return out
+
+
+def cuda_map(kernel, count: int, args: tuple, threads: int = 256) -> None:
+    """Launch a CUDA elementwise kernel: one thread per element, in blocks of `threads`."""
+    kernel((-(-count // threads),), (threads,), args)

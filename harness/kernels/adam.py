@@ -30,7 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import real_type, ref_dtype, streaming_cost, work_group_1d
+from ._common import cuda_map, real_type, ref_dtype, streaming_cost, work_group_1d
 from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 64
@@ -222,8 +222,7 @@ def adam_cupy(dev, w0, c, d, lr, beta1, beta2, eps, k):
         out[0] = w
         for it in range(1, int(k) + 1):
             bc1, bc2 = t(1) - t(beta1) ** it, t(1) - t(beta2) ** it
-            kern((-(-n // 256),), (256,), (np.int32(n), w, m, v, c, d, t(lr), t(beta1), t(beta2), t(eps),
-                                           bc1, bc2))
+            cuda_map(kern, n, (np.int32(n), w, m, v, c, d, t(lr), t(beta1), t(beta2), t(eps), bc1, bc2))
             if it in steps:
                 out[steps.index(it)] = w
     return out

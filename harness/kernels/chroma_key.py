@@ -21,7 +21,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, normwise_relative
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, ref_dtype, streaming_cost, vector_width, work_group_1d
+from ._common import opencl_map, ref_dtype, streaming_cost
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -101,25 +101,15 @@ def _composite(xp_where, fg, bg, key, threshold):
 @implementation("chroma_key", "opencl")
 def chroma_key_opencl(dev, fg, bg, key, threshold):
     """VW pixels (three cache lines per image) per work-item, output from the buffer pool."""
-    vw = vector_width(fg.dtype)
-    prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype), VW=vw)
-    out = cl_empty(dev, fg.shape, fg.dtype)
-    pixels = fg.shape[0] * fg.shape[1]
-    items = max(1, -(-pixels // vw))
-    dev.launch(prg.chroma_key_vec, (items,), (work_group_1d(dev, items, prg.chroma_key_vec),), np.int32(pixels),
-               fg.data, bg.data, key.data, threshold, out.data)
-    return out
+    return opencl_map(dev, "chroma_key.cl", "chroma_key_vec", fg.shape, fg.dtype, fg.shape[0] * fg.shape[1],
+                      fg.data, bg.data, key.data, threshold)
 
 
 @implementation("chroma_key", "opencl", "opencl_scalar")
 def chroma_key_opencl_scalar(dev, fg, bg, key, threshold):
     """The untuned version: one pixel per work-item, a fresh output buffer per call."""
-    prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype))
-    out = dev.empty(fg.shape, fg.dtype)
-    pixels = fg.shape[0] * fg.shape[1]
-    dev.launch(prg.chroma_key, (pixels,), (work_group_1d(dev),), np.int32(pixels), fg.data, bg.data, key.data,
-               threshold, out.data)
-    return out
+    return opencl_map(dev, "chroma_key.cl", "chroma_key", fg.shape, fg.dtype, fg.shape[0] * fg.shape[1],
+                      fg.data, bg.data, key.data, threshold, tuned=False)
 
 
 @array_api_implementation("chroma_key")

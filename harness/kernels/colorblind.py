@@ -15,7 +15,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, real_type, ref_dtype, streaming_cost, vector_width, work_group_1d
+from ._common import cuda_map, opencl_map, real_type, ref_dtype, streaming_cost
 from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -67,32 +67,22 @@ def colorblind_cupy(dev, img, M):
     pixels = img.shape[0] * img.shape[1]
     with dev.ctx():
         out = cp.empty_like(img)
-        threads = 256
-        kern((-(-pixels // threads),), (threads,), (np.int32(pixels), img, M, out))
+        cuda_map(kern, pixels, (np.int32(pixels), img, M, out))
     return out
 
 
 @implementation("colorblind", "opencl")
 def colorblind_opencl(dev, img, M):
     """VW pixels (three cache lines) per work-item, output from the device's buffer pool."""
-    vw = vector_width(img.dtype)
-    prg = dev.compile("colorblind.cl", dtype=str(img.dtype), VW=vw)
-    out = cl_empty(dev, img.shape, img.dtype)
-    pixels = img.shape[0] * img.shape[1]
-    items = max(1, -(-pixels // vw))
-    dev.launch(prg.colorblind_vec, (items,), (work_group_1d(dev, items, prg.colorblind_vec),), np.int32(pixels),
-               img.data, M.data, out.data)
-    return out
+    return opencl_map(dev, "colorblind.cl", "colorblind_vec", img.shape, img.dtype, img.shape[0] * img.shape[1],
+                      img.data, M.data)
 
 
 @implementation("colorblind", "opencl", "opencl_scalar")
 def colorblind_opencl_scalar(dev, img, M):
     """The untuned version: one pixel per work-item, a fresh output buffer per call."""
-    prg = dev.compile("colorblind.cl", dtype=str(img.dtype))
-    out = dev.empty(img.shape, img.dtype)
-    pixels = img.shape[0] * img.shape[1]
-    dev.launch(prg.colorblind, (pixels,), (work_group_1d(dev),), np.int32(pixels), img.data, M.data, out.data)
-    return out
+    return opencl_map(dev, "colorblind.cl", "colorblind", img.shape, img.dtype, img.shape[0] * img.shape[1],
+                      img.data, M.data, tuned=False)
 
 
 @array_api_implementation("colorblind")

@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, streaming_cost, vector_sizes, vector_width, work_group_1d
+from ._common import opencl_map, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -64,21 +64,13 @@ def relu_cupy(dev, x):
 @implementation("relu", "opencl")
 def relu_opencl(dev, x):
     """One cache line per work-item, output from the device's buffer pool (as saxpy)."""
-    vw = vector_width(x.dtype)
-    prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=vw)
-    y = cl_empty(dev, x.shape, x.dtype)
-    items = -(-x.size // vw)
-    dev.launch(prg.relu, (items,), (work_group_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
-    return y
+    return opencl_map(dev, "relu.cl", "relu", x.shape, x.dtype, x.size, x.data)
 
 
 @implementation("relu", "opencl", "opencl_scalar")
 def relu_opencl_scalar(dev, x):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
-    prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=1)
-    y = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.relu, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data)
-    return y
+    return opencl_map(dev, "relu.cl", "relu", x.shape, x.dtype, x.size, x.data, tuned=False, VW=1)
 
 
 @array_api_implementation("relu")

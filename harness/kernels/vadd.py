@@ -14,7 +14,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, ref_dtype, streaming_cost, vector_sizes, vector_width, work_group_1d
+from ._common import opencl_map, ref_dtype, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -50,21 +50,13 @@ SPEC = register_kernel(KernelSpec(
 @implementation("vadd", "opencl")
 def vadd_opencl(dev, x, y):
     """One cache line per work-item, output from the device's buffer pool (as saxpy)."""
-    vw = vector_width(x.dtype)
-    prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=vw)
-    z = cl_empty(dev, x.shape, x.dtype)
-    items = -(-x.size // vw)
-    dev.launch(prg.vadd, (items,), (work_group_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
-    return z
+    return opencl_map(dev, "vadd.cl", "vadd", x.shape, x.dtype, x.size, x.data, y.data)
 
 
 @implementation("vadd", "opencl", "opencl_scalar")
 def vadd_opencl_scalar(dev, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
-    prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=1)
-    z = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.vadd, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data, z.data)
-    return z
+    return opencl_map(dev, "vadd.cl", "vadd", x.shape, x.dtype, x.size, x.data, y.data, tuned=False, VW=1)
 
 
 @array_api_implementation("vadd")
