@@ -183,10 +183,16 @@ def cl_empty(device, shape, dtype):
     return cla.empty(device.queue, shape, np.dtype(dtype), allocator=pool)
 
 
+#: The C type of each dtype a CUDA kernel is built for (-DREAL=...): they are written for
+#: float and double only, so the kernels without a CuPy fallback for float16 (the
+#: iterative ones, black_scholes, conv2d) are defined in these dtypes alone.
+CUDA_REAL_TYPES = {"float32": "float", "float64": "double"}
+REAL_DTYPES = tuple(CUDA_REAL_TYPES)
+
+
 def real_type(dtype) -> str:
-    """The C type name of `dtype` for a CUDA build (-DREAL=...): the CUDA kernels are
-    written for float and double only (float16 cases use CuPy's own routines)."""
-    return {"float32": "float", "float64": "double"}[str(dtype)]
+    """The C type name of `dtype` for a CUDA build (-DREAL=...)."""
+    return CUDA_REAL_TYPES[str(dtype)]
 
 
 def vector_width(dtype) -> int:

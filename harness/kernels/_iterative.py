@@ -14,6 +14,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..spec import KernelSpec
+from ._common import REAL_DTYPES
+
+
+def iterative_spec(**fields: Any) -> KernelSpec:
+    """The KernelSpec of an iterative kernel: what all of them share, stated once. The
+    iteration count `k` stays an exact integer input whatever the case dtype (so every
+    backend runs the same number of steps), the dtypes are REAL_DTYPES (their CUDA
+    builds have no float16 fallback), and reports group them as "iterative"."""
+    return KernelSpec(keep_exact=frozenset({"k"}), dtypes=REAL_DTYPES, category="iterative", **fields)
+
 
 def checkpoint_steps(k: int, n_checkpoints: int = 9) -> list[int]:
     """Iteration indices at which states are kept: 0, ..., k, strictly increasing."""

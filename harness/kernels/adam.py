@@ -29,9 +29,8 @@ import numpy as np
 
 from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
 from ._common import cuda_map, real_type, ref_dtype, streaming_cost, work_group_1d
-from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import cached, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 64
 N_CHECKPOINTS = 9
@@ -134,15 +133,13 @@ def evaluate(out, ref, c):
             "profile": profile(steps, errs, _bounds(c))}
 
 
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="adam",
     description=f"{K_STEPS} Adam steps on a diagonal quadratic with n parameters",
     size_meaning="number n of parameters",
     generate=generate,
     reference=reference,
     **streaming_cost(flops=18, values=8, steps=K_STEPS),  # per step: w, m, v, c, d read, w, m, v written
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="normwise", metric_description="normwise relative error of the weights, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
@@ -151,7 +148,6 @@ SPEC = register_kernel(KernelSpec(
                "and the bias corrections propagated with their first-order sensitivities"),
     sizes={"quick": (1000, 10_000, 50_000), "full": (1000, 10_000, 100_000, 1_000_000),
            "test": (1, 7, 33, 1000)},
-    category="iterative",
     input_distribution="c ~ N(0,1), w0 = c +- U(1,2), d log-uniform in [0.1, 10]",
 ))
 

@@ -30,7 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cuda_map, opencl_map, real_type, ref_dtype, streaming_cost
+from ._common import REAL_DTYPES, cuda_map, opencl_map, real_type, ref_dtype, streaming_cost
 
 # Ulp limits (OpenCL 1.2 §7.4, single precision) in units of u = half an ulp.
 C_LOG, C_EXP, C_SQRT, C_DIV, C_ERF = 6.0, 6.0, 6.0, 5.0, 32.0
@@ -136,7 +136,7 @@ SPEC = register_kernel(KernelSpec(
     # flops nominal: ~20 arithmetic ops + 6 transcendentals counted as ~7 flops each;
     # values: S, K, T, r, sigma read, call and put written
     **streaming_cost(flops=60, values=7),
-    dtypes=("float32", "float64"),
+    dtypes=REAL_DTYPES,
     error_model=ErrorModel(
         metric="normwise", kind="first_order",
         assumes="OpenCL 1.2 §7.4 ulp limits for log/exp/sqrt/erf, applied to scipy and torch too", bound=bound, growth_slope=0.0,

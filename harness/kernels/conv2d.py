@@ -20,7 +20,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import real_type, ref_dtype
+from ._common import REAL_DTYPES, real_type, ref_dtype
 from ._reductions import PROB_SOURCE, probabilistic
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
@@ -71,7 +71,7 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda s: 2.0 * N_BATCH * C_OUT * K_TERMS * s * s,
     bytes_moved=lambda s, b: float(N_BATCH * (C_IN + C_OUT) * s * s + C_OUT * K_TERMS) * b,
-    dtypes=("float32", "float64"),
+    dtypes=REAL_DTYPES,
     error_model=ErrorModel(
         metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=probabilistic(bound),
         prob_terms=lambda c: K_TERMS, componentwise=componentwise,

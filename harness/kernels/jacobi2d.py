@@ -21,9 +21,8 @@ import numpy as np
 
 from ..accuracy import ErrorModel, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
 from ._common import real_type, ref_dtype
-from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_SWEEPS = 128
 N_CHECKPOINTS = 9
@@ -75,7 +74,7 @@ def evaluate(out, ref, c):
     return {"rel_error": errs[-1], "profile": profile(steps, errs, _bounds(c))}
 
 
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="jacobi2d",
     description=f"{K_SWEEPS} Jacobi sweeps of the 5-point Poisson stencil on an n x n grid",
     size_meaning="side n of the n x n grid (boundary ring included)",
@@ -83,8 +82,6 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda n: 5.0 * max(n - 2, 0) ** 2 * K_SWEEPS,
     bytes_moved=lambda n, b: (2.0 * K_SWEEPS + 1.0) * n * n * b,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
     error_model=ErrorModel(
         metric="max_relative", metric_description="max-norm relative error of the grid, at the last checkpoint",
         kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
@@ -92,7 +89,6 @@ SPEC = register_kernel(KernelSpec(
                "summation of 5 terms; scaling by 1/4 exact) and the sweep is non-expansive in the max norm, "
                "so ||e_t|| <= γ_{5t} (||x0|| + (t+1)||b||/4); relative to ||x_t||_inf"),
     sizes={"quick": (32, 64, 128), "full": (64, 128, 256, 512, 1024), "test": (1, 3, 7, 33, 70)},
-    category="iterative",
     input_distribution="x0 ~ U(0,1), b ~ U(0,1/32) on an n x n grid",
 ))
 
