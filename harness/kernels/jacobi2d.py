@@ -93,6 +93,18 @@ SPEC = register_kernel(iterative_spec(
 ))
 
 
+def sweep_into(add, x, y, b_interior, quarter) -> None:
+    """One sweep from x into the interior of y, in place (no temporaries): the neighbours
+    added in the same order by NumPy and torch (`add` is np.add or torch.add), then b,
+    then the scaling by `quarter`."""
+    yi = y[1:-1, 1:-1]
+    add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
+    yi += x[1:-1, :-2]
+    yi += x[1:-1, 2:]
+    yi += b_interior
+    yi *= quarter
+
+
 @implementation("jacobi2d", "numpy")
 def jacobi2d_numpy(dev, x0, b, k):
     """In-place adds into a preallocated buffer: no temporaries per sweep."""
@@ -103,12 +115,7 @@ def jacobi2d_numpy(dev, x0, b, k):
     out[0] = x0
     bi = b[1:-1, 1:-1]
     for it in range(1, int(k) + 1):
-        yi = y[1:-1, 1:-1]
-        np.add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
-        yi += x[1:-1, :-2]
-        yi += x[1:-1, 2:]
-        yi += bi
-        yi *= t(0.25)
+        sweep_into(np.add, x, y, bi, t(0.25))
         x, y = y, x
         if it in steps:
             out[steps.index(it)] = x
@@ -124,12 +131,7 @@ def jacobi2d_torch(dev, x0, b, k):
     out[0] = x0
     bi = b[1:-1, 1:-1]
     for it in range(1, int(k) + 1):
-        yi = y[1:-1, 1:-1]
-        torch.add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
-        yi += x[1:-1, :-2]
-        yi += x[1:-1, 2:]
-        yi += bi
-        yi *= 0.25
+        sweep_into(torch.add, x, y, bi, 0.25)
         x, y = y, x
         if it in steps:
             out[steps.index(it)] = x
