@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..accuracy import gamma_tilde
+from ..accuracy import ErrorModel, gamma_tilde
 
 #: how the probabilistic bound is cited in a kernel's ErrorModel.source.
 PROB_SOURCE = ("; probabilistic: Higham & Mary 2019, SISC 41(5), Thm 3.1: γ̃_n(λ) = exp(λ√n·u + n·u²/(1−u)) − 1 "
@@ -31,6 +31,16 @@ def probabilistic(bound: Callable[..., float]) -> Callable[[Any], float]:
         return bound(c, gamma_tilde)
 
     return prob_bound
+
+
+def gamma_error_model(bound: Callable[..., float], source: str, growth_slope: float = 1.0,
+                      metric: str = "normwise", **fields: Any) -> ErrorModel:
+    """The ErrorModel of a kernel bounded by a rigorous γ analysis: `bound` as written
+    with g = γ, its probabilistic twin with γ̃, and `source` followed by PROB_SOURCE,
+    which cites the twin; `fields`, the rest of the model. Kept together so no kernel
+    has one without the other."""
+    return ErrorModel(metric=metric, kind="rigorous", bound=bound, probabilistic=probabilistic(bound),
+                      growth_slope=growth_slope, source=source + PROB_SOURCE, **fields)
 
 
 def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,5 +151,5 @@ def sqrt_bound(theta: float, u: float) -> float:
     return (1.0 + a) * (1.0 + u) - 1.0
 
 
-__all__ = ["PROB_SOURCE", "REF_ROUNDING", "probabilistic", "two_product", "exact_dot", "exact_sum_rest", "two_sum",
+__all__ = ["PROB_SOURCE", "REF_ROUNDING", "probabilistic", "gamma_error_model", "two_product", "exact_dot", "exact_sum_rest", "two_sum",
            "exact_cumsum", "normwise", "log_checkpoints", "sqrt_bound"]

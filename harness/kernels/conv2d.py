@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ._common import REAL_DTYPES, real_type, ref_dtype
-from ._reductions import PROB_SOURCE, probabilistic
+from ._reductions import gamma_error_model
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
 K_TERMS = C_IN * KSIZE * KSIZE
@@ -72,11 +72,10 @@ SPEC = register_kernel(KernelSpec(
     flops=lambda s: 2.0 * N_BATCH * C_OUT * K_TERMS * s * s,
     bytes_moved=lambda s, b: float(N_BATCH * (C_IN + C_OUT) * s * s + C_OUT * K_TERMS) * b,
     dtypes=REAL_DTYPES,
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=probabilistic(bound),
-        prob_terms=lambda c: K_TERMS, componentwise=componentwise,
-        source="Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
-               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output" + PROB_SOURCE,
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
+               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output",
+        growth_slope=0.0, prob_terms=lambda c: K_TERMS, componentwise=componentwise,
         notes="covers any summation order of the direct method, not Winograd or FFT convolutions"),
     sizes={"quick": (32, 64, 128), "full": (32, 64, 128, 256, 512), "test": (1, 3, 7, 33)},
     category="compute",

@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
 from ._common import chunked_reduction, cl_empty, n_groups, real_type, streaming_cost, strided_reduction, vector_sizes
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot, probabilistic
+from ._reductions import REF_ROUNDING, exact_dot, gamma_error_model
 
 
 def generate(n, rng):
@@ -47,10 +47,8 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=2, values=2),  # x, y read
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
-        source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
-               "relative to |x^T y|" + PROB_SOURCE),
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; relative to |x^T y|"),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",

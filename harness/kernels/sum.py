@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._reductions import PROB_SOURCE, probabilistic
+from ._reductions import gamma_error_model
 from ._common import chunked_reduction, cl_empty, streaming_cost, strided_reduction, vector_sizes
 
 
@@ -44,10 +44,8 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=1, values=1),  # x read
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=probabilistic(bound),
-        source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
-               "relative to |Σx_i|" + PROB_SOURCE),
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; relative to |Σx_i|"),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
