@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..accuracy import ErrorModel
 from ..spec import KernelSpec
 from ._common import REAL_DTYPES
 
@@ -24,6 +25,19 @@ def iterative_spec(**fields: Any) -> KernelSpec:
     backend runs the same number of steps), the dtypes are REAL_DTYPES (their CUDA
     builds have no float16 fallback), and reports group them as "iterative"."""
     return KernelSpec(keep_exact=frozenset({"k"}), dtypes=REAL_DTYPES, category="iterative", **fields)
+
+
+def checkpoint_error_model(bounds: Callable[[Any], list[float]], evaluate: Callable, metric: str, measured: str,
+                           growth_slope: float, source: str) -> ErrorModel:
+    """The ErrorModel of an iterative kernel: a first-order running error bound at every
+    checkpoint (`bounds(ctx)`, which `evaluate` puts in the profile beside the errors),
+    the verdict taken at the last checkpoint, where rel_error is measured; `measured`
+    says what that error is of (the metric_description before ", at the last checkpoint")."""
+    def bound(c) -> float:
+        return bounds(c)[-1]
+
+    return ErrorModel(metric=metric, metric_description=f"{measured}, at the last checkpoint", kind="first_order",
+                      bound=bound, growth_slope=growth_slope, evaluate=evaluate, source=source)
 
 
 def checkpoint_steps(k: int, n_checkpoints: int = 9) -> list[int]:

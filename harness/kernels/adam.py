@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ._common import cuda_map, real_type, ref_dtype, streaming_cost, work_group_1d
-from ._iterative import cached, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import cached, checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 64
 N_CHECKPOINTS = 9
@@ -117,10 +116,6 @@ def _bounds(c):
     return [safe_div(c.u * e, float(np.linalg.norm(c.reference[s]))) for s, e in enumerate(errs)]
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     i = c.inputs
     steps = checkpoint_steps(i["k"], N_CHECKPOINTS)
@@ -140,9 +135,8 @@ SPEC = register_kernel(iterative_spec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=18, values=8, steps=K_STEPS),  # per step: w, m, v, c, d read, w, m, v written
-    error_model=ErrorModel(
-        metric="normwise", metric_description="normwise relative error of the weights, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "normwise", "normwise relative error of the weights", growth_slope=0.0,
         source="first-order running error bound (Higham 2002, §3.3) along the float64 trajectory: one "
                "rounding per arithmetic op, OpenCL 1.2 §7.4 ulp limits for div/sqrt/pow, errors of w, m, v "
                "and the bias corrections propagated with their first-order sensitivities"),

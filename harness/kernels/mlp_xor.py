@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..references import independent_code
 from ._common import n_groups, real_type, ref_dtype
-from ._iterative import cached, checkpoint_steps, iterative_spec, profile, rel_err, safe_div
+from ._iterative import cached, checkpoint_error_model, checkpoint_steps, iterative_spec, profile, rel_err, safe_div
 
 HIDDEN = 8
 N_PARAMS = 4 * HIDDEN + 1
@@ -226,10 +225,6 @@ def _param_ratio(params, ref_params, c) -> float | None:
     return max(ratios) if ratios else None
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
     loss, params = (np.asarray(o, dtype=np.float64) for o in out)
@@ -247,9 +242,8 @@ SPEC = register_kernel(iterative_spec(
     reference=reference,
     flops=lambda n: (K_STEPS + 1) * n * 20.0 * HIDDEN,
     bytes_moved=lambda n, b: (K_STEPS + 1) * (3.0 * n + 2 * N_PARAMS) * b,
-    error_model=ErrorModel(
-        metric="normwise", metric_description="relative error of the training loss, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "normwise", "relative error of the training loss", growth_slope=1.0,
         source="first-order normwise running error bound (Higham 2002, §3.3) along the float64 trajectory: "
                "per-step rounding of the forward/backward pass (γ_m per length-m sum, OpenCL 1.2 §7.4 ulp "
                "limits for tanh/exp/log1p/div) propagated by ||I - lr Hess L||_2"),

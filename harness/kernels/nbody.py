@@ -33,11 +33,10 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..references import independent_code
 from ._common import real_type, ref_dtype, work_group_1d
-from ._iterative import checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, safe_div
+from ._iterative import checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, safe_div
 
 K_STEPS = 32
 N_CHECKPOINTS = 9
@@ -150,10 +149,6 @@ def _bounds(c):
     return out
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     i = c.inputs
     steps = checkpoint_steps(i["k"], N_CHECKPOINTS)
@@ -185,10 +180,8 @@ SPEC = register_kernel(iterative_spec(
     reference=reference,
     flops=lambda n: 20.0 * n * n * (K_STEPS + 1) + 12.0 * n * K_STEPS,
     bytes_moved=lambda n, b: float(K_STEPS) * 16.0 * n * b,
-    error_model=ErrorModel(
-        metric="max_relative",
-        metric_description="max-body position error relative to max |x|, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "max_relative", "max-body position error relative to max |x|", growth_slope=1.0,
         source="first-order linearised error propagation for kick-drift-kick leapfrog: Lipschitz constant "
                "L = 2M/eps^3 of the softened acceleration, step amplification matrix P(h sqrt(L)); local "
                "errors one rounding per update and (32u + γ_{N-1}) M 2/(3 sqrt(3) eps^2) per acceleration "

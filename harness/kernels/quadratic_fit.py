@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ._common import n_groups, real_type, ref_dtype, streaming_cost, work_group_1d
-from ._iterative import cached, checkpoint_steps, iterative_spec, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import cached, checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_copy_into, profile, rel_err, safe_div
 
 K_STEPS = 200
 N_CHECKPOINTS = 9
@@ -88,10 +87,6 @@ def _bounds(c):
     return [safe_div(c.u * e, float(np.linalg.norm(c.reference[s]))) for s, e in enumerate(errs)]
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
     errs = [rel_err(out[s], ref[s]) for s in range(len(steps))]
@@ -105,9 +100,8 @@ SPEC = register_kernel(iterative_spec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=14, values=2, steps=K_STEPS),  # per step: x, y read
-    error_model=ErrorModel(
-        metric="normwise", metric_description="normwise relative error of (a, b, c), at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "normwise", "normwise relative error of (a, b, c)", growth_slope=1.0,
         source="first-order running error bound (Higham 2002, §3.3; γ_{n+2} for the gradient sums, §3.1) "
                "propagated through the linear GD map with ||I - lr (2/n) Phi^T Phi||_2 <= 1"),
     sizes={"quick": (100, 1000, 10_000), "full": (100, 1000, 10_000, 100_000, 1_000_000),
