@@ -88,49 +88,40 @@ SPEC = register_kernel(iterative_spec(
 ))
 
 
-def sweep_into(add, x, y, b_interior, quarter) -> None:
-    """One sweep from x into the interior of y, in place (no temporaries): the neighbours
-    added in the same order by NumPy and torch (`add` is np.add or torch.add), then b,
-    then the scaling by `quarter`."""
-    yi = y[1:-1, 1:-1]
-    add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
-    yi += x[1:-1, :-2]
-    yi += x[1:-1, 2:]
-    yi += b_interior
-    yi *= quarter
+def sweeps_in_place(add, x, y, b, k, quarter, out):
+    """k sweeps ping-ponging the grids x and y, each in place (no temporaries): two
+    neighbours added into the interior (`add` is np.add or torch.add), the other two,
+    b, then the scaling by `quarter`, in the same order for NumPy and torch; the grid
+    is stored in `out` at every checkpoint after the first (out[0] holds x0)."""
+    steps = checkpoint_steps(k, N_CHECKPOINTS)
+    bi = b[1:-1, 1:-1]
+    for it in range(1, int(k) + 1):
+        yi = y[1:-1, 1:-1]
+        add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
+        yi += x[1:-1, :-2]
+        yi += x[1:-1, 2:]
+        yi += bi
+        yi *= quarter
+        x, y = y, x
+        if it in steps:
+            out[steps.index(it)] = x
+    return out
 
 
 @implementation("jacobi2d", "numpy")
 def jacobi2d_numpy(dev, x0, b, k):
     """In-place adds into a preallocated buffer: no temporaries per sweep."""
-    t = x0.dtype.type
-    x, y = x0.copy(), x0.copy()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = np.empty((len(steps),) + x0.shape, dtype=x0.dtype)
+    out = np.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, dtype=x0.dtype)
     out[0] = x0
-    bi = b[1:-1, 1:-1]
-    for it in range(1, int(k) + 1):
-        sweep_into(np.add, x, y, bi, t(0.25))
-        x, y = y, x
-        if it in steps:
-            out[steps.index(it)] = x
-    return out
+    return sweeps_in_place(np.add, x0.copy(), x0.copy(), b, k, x0.dtype.type(0.25), out)
 
 
 @implementation("jacobi2d", "torch")
 def jacobi2d_torch(dev, x0, b, k):
     torch = dev.torch
-    x, y = x0.clone(), x0.clone()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = torch.empty((len(steps),) + tuple(x0.shape), dtype=x0.dtype, device=x0.device)
+    out = torch.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + tuple(x0.shape), dtype=x0.dtype, device=x0.device)
     out[0] = x0
-    bi = b[1:-1, 1:-1]
-    for it in range(1, int(k) + 1):
-        sweep_into(torch.add, x, y, bi, 0.25)
-        x, y = y, x
-        if it in steps:
-            out[steps.index(it)] = x
-    return out
+    return sweeps_in_place(torch.add, x0.clone(), x0.clone(), b, k, 0.25, out)
 
 
 @implementation("jacobi2d", "cupy")
