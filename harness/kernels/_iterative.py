@@ -40,6 +40,19 @@ def checkpoint_error_model(bounds: Callable[[Any], list[float]], evaluate: Calla
                       bound=bound, growth_slope=growth_slope, evaluate=evaluate, source=source)
 
 
+def checkpoint_evaluate(bounds: Callable[[Any], list[float]], norm: str = "2",
+                        n_checkpoints: int = 9) -> Callable[[Any, Any, Any], dict[str, Any]]:
+    """ErrorModel.evaluate of an iterative kernel judged on its state alone: the relative
+    error (rel_err in `norm`) at every checkpoint, the last one as rel_error, and the
+    profile of those errors beside bounds(ctx)."""
+    def evaluate(out, ref, c) -> dict[str, Any]:
+        steps = checkpoint_steps(c.inputs["k"], n_checkpoints)
+        errs = [rel_err(out[i], ref[i], norm) for i in range(len(steps))]
+        return {"rel_error": errs[-1], "profile": profile(steps, errs, bounds(c))}
+
+    return evaluate
+
+
 def checkpoint_steps(k: int, n_checkpoints: int = 9) -> list[int]:
     """Iteration indices at which states are kept: 0, ..., k, strictly increasing."""
     k = int(k)

@@ -151,5 +151,5 @@ def sqrt_bound(theta: float, u: float) -> float:
     return (1.0 + a) * (1.0 + u) - 1.0
 
 
-__all__ = ["PROB_SOURCE", "REF_ROUNDING", "probabilistic", "gamma_error_model", "two_product", "exact_dot", "exact_sum_rest", "two_sum",
-           "exact_cumsum", "normwise", "log_checkpoints", "sqrt_bound"]
+__all__ = ["PROB_SOURCE", "REF_ROUNDING", "probabilistic", "gamma_error_model", "two_product", "exact_dot",
+           "exact_sum_rest", "two_sum", "exact_cumsum", "normwise", "log_checkpoints", "sqrt_bound"]

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ._common import cuda_map, real_type, ref_dtype, streaming_cost, work_group_1d
-from ._iterative import cached, checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import (cached, checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone,
+                         opencl_copy_into, profile, rel_err, safe_div)
 
 K_STEPS = 64
 N_CHECKPOINTS = 9

@@ -22,7 +22,8 @@ import numpy as np
 from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ._common import real_type, ref_dtype
-from ._iterative import checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, rel_err, safe_div
+from ._iterative import (checkpoint_error_model, checkpoint_evaluate, checkpoint_steps, iterative_spec, opencl_clone,
+                         opencl_copy_into, safe_div)
 
 K_SWEEPS = 128
 N_CHECKPOINTS = 9
@@ -64,12 +65,6 @@ def _bounds(c):
     return out
 
 
-def evaluate(out, ref, c):
-    steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
-    errs = [rel_err(out[i], ref[i], "inf") for i in range(len(steps))]
-    return {"rel_error": errs[-1], "profile": profile(steps, errs, _bounds(c))}
-
-
 SPEC = register_kernel(iterative_spec(
     name="jacobi2d",
     description=f"{K_SWEEPS} Jacobi sweeps of the 5-point Poisson stencil on an n x n grid",
@@ -79,7 +74,8 @@ SPEC = register_kernel(iterative_spec(
     flops=lambda n: 5.0 * max(n - 2, 0) ** 2 * K_SWEEPS,
     bytes_moved=lambda n, b: (2.0 * K_SWEEPS + 1.0) * n * n * b,
     error_model=checkpoint_error_model(
-        _bounds, evaluate, "max_relative", "max-norm relative error of the grid", growth_slope=0.0,
+        _bounds, checkpoint_evaluate(_bounds, "inf", N_CHECKPOINTS), "max_relative",
+        "max-norm relative error of the grid", growth_slope=0.0,
         source="first-order: each sweep adds <= γ_5 (M_t + ||b||/4) in the max norm (Higham 2002, §3.1, "
                "summation of 5 terms; scaling by 1/4 exact) and the sweep is non-expansive in the max norm, "
                "so ||e_t|| <= γ_{5t} (||x0|| + (t+1)||b||/4); relative to ||x_t||_inf"),

@@ -36,7 +36,8 @@ import numpy as np
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..references import independent_code
 from ._common import real_type, ref_dtype, work_group_1d
-from ._iterative import checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into, profile, safe_div
+from ._iterative import (checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into,
+                         profile, safe_div)
 
 K_STEPS = 32
 N_CHECKPOINTS = 9
