@@ -84,24 +84,33 @@ SPEC = register_kernel(iterative_spec(
 ))
 
 
-def sweeps_in_place(add, x, y, b, k, quarter, out):
-    """k sweeps ping-ponging the grids x and y, each in place (no temporaries): two
-    neighbours added into the interior (`add` is np.add or torch.add), the other two,
-    b, then the scaling by `quarter`, in the same order for NumPy and torch; the grid
-    is stored in `out` at every checkpoint after the first (out[0] holds x0)."""
+def ping_pong(sweep, x, y, k, keep) -> None:
+    """k sweeps alternating two grids, as every version but the Array API one runs them:
+    sweep(src, dst) writes the next state into dst, then the two swap roles;
+    keep(slot, grid) stores the state at each checkpoint after the first."""
     steps = checkpoint_steps(k, N_CHECKPOINTS)
-    bi = b[1:-1, 1:-1]
     for it in range(1, int(k) + 1):
+        sweep(x, y)
+        x, y = y, x
+        if it in steps:
+            keep(steps.index(it), x)
+
+
+def in_place_sweep(add, b, quarter):
+    """The NumPy and torch sweep (`add` is np.add or torch.add): into the interior of
+    dst in place, with no temporaries, two neighbours added, the other two, b, then the
+    scaling by `quarter`, in the same order for both."""
+    bi = b[1:-1, 1:-1]
+
+    def sweep(x, y) -> None:
         yi = y[1:-1, 1:-1]
         add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
         yi += x[1:-1, :-2]
         yi += x[1:-1, 2:]
         yi += bi
         yi *= quarter
-        x, y = y, x
-        if it in steps:
-            out[steps.index(it)] = x
-    return out
+
+    return sweep
 
 
 @implementation("jacobi2d", "numpy")
@@ -109,7 +118,8 @@ def jacobi2d_numpy(dev, x0, b, k):
     """In-place adds into a preallocated buffer: no temporaries per sweep."""
     out = np.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, dtype=x0.dtype)
     out[0] = x0
-    return sweeps_in_place(np.add, x0.copy(), x0.copy(), b, k, x0.dtype.type(0.25), out)
+    ping_pong(in_place_sweep(np.add, b, x0.dtype.type(0.25)), x0.copy(), x0.copy(), k, out.__setitem__)
+    return out
 
 
 @implementation("jacobi2d", "torch")
@@ -117,7 +127,8 @@ def jacobi2d_torch(dev, x0, b, k):
     torch = dev.torch
     out = torch.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + tuple(x0.shape), dtype=x0.dtype, device=x0.device)
     out[0] = x0
-    return sweeps_in_place(torch.add, x0.clone(), x0.clone(), b, k, 0.25, out)
+    ping_pong(in_place_sweep(torch.add, b, 0.25), x0.clone(), x0.clone(), k, out.__setitem__)
+    return out
 
 
 @implementation("jacobi2d", "cupy")
@@ -125,17 +136,12 @@ def jacobi2d_cupy(dev, x0, b, k):
     cp = dev.cp
     kern = dev.compile("jacobi2d.cu", REAL=real_type(x0.dtype)).get_function("jacobi_sweep")
     n = x0.shape[0]
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
+    grid = (-(-n // 16), -(-n // 16), 1)
     with dev.ctx():
-        x, y = x0.copy(), x0.copy()
-        out = cp.empty((len(steps),) + x0.shape, dtype=x0.dtype)
+        out = cp.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, dtype=x0.dtype)
         out[0] = x0
-        grid = (-(-n // 16), -(-n // 16), 1)
-        for it in range(1, int(k) + 1):
-            kern(grid, (16, 16, 1), (np.int32(n), x, b, y))
-            x, y = y, x
-            if it in steps:
-                out[steps.index(it)] = x
+        ping_pong(lambda src, dst: kern(grid, (16, 16, 1), (np.int32(n), src, b, dst)), x0.copy(), x0.copy(), k,
+                  out.__setitem__)
     return out
 
 
@@ -145,15 +151,14 @@ def jacobi2d_opencl(dev, x0, b, k):
     ts = 16 if dev.max_work_group_size >= 256 else 8
     prg = dev.compile("jacobi2d.cl", dtype=str(x0.dtype), TS=ts)
     n = x0.shape[0]
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
     x, y = opencl_clone(dev, x0), opencl_clone(dev, x0)
-    out = dev.empty((len(steps),) + x0.shape, x0.dtype)
+    out = dev.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, x0.dtype)
     opencl_copy_into(dev, out, 0, x0)
-    for it in range(1, int(k) + 1):
-        dev.launch(prg.jacobi_sweep, (n, n), (ts, ts), np.int32(n), x.data, b.data, y.data)
-        x, y = y, x
-        if it in steps:
-            opencl_copy_into(dev, out, steps.index(it), x)
+
+    def sweep(src, dst) -> None:
+        dev.launch(prg.jacobi_sweep, (n, n), (ts, ts), np.int32(n), src.data, b.data, dst.data)
+
+    ping_pong(sweep, x, y, k, lambda slot, grid: opencl_copy_into(dev, out, slot, grid))
     return out
 
 
