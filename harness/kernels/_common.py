@@ -7,6 +7,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..accuracy import ErrorModel
+
 #: Extended precision for float64 references: 64-bit significand on x86 (80-bit
 #: x87 format), 113-bit on aarch64 Linux. Where longdouble is plain double (macOS
 #: arm64, Windows) float64 references are only as good as the data, which the
@@ -25,6 +27,17 @@ def vector_sizes(*test: int) -> dict[str, tuple[int, ...]]:
     return {**VECTOR_LADDER, "test": tuple(test)}
 
 
+#: The size ladder (of the side n) of the kernels that stream n×n elements: the RGB
+#: images and softmax's matrix, from 64² elements, within the caches, to 4096², far
+#: beyond the last-level cache. Each kernel adds its own "test" sizes (side_sizes).
+SIDE_LADDER = {"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096)}
+
+
+def side_sizes(*test: int) -> dict[str, tuple[int, ...]]:
+    """KernelSpec.sizes of a kernel over n×n elements: the shared ladder and its test sizes."""
+    return {**SIDE_LADDER, "test": tuple(test)}
+
+
 def streaming_cost(flops: float, values: float, steps: int = 1, dims: int = 1) -> dict[str, Callable]:
     """KernelSpec.flops and .bytes_moved of a kernel that streams its arrays once per pass.
 
@@ -36,6 +49,14 @@ def streaming_cost(flops: float, values: float, steps: int = 1, dims: int = 1) -
     """
     f, v = float(flops), float(values)
     return {"flops": lambda n: f * n ** dims * steps, "bytes_moved": lambda n, b: v * n ** dims * b * steps}
+
+
+def map_error_model(bound: Callable, source: str, **fields) -> ErrorModel:
+    """The ErrorModel of a map (each output a few roundings of its own inputs): a
+    rigorous normwise bound that does not grow with n (slope 0), and max_ulp per element
+    is meaningful. `fields`: the rest of the model (notes)."""
+    return ErrorModel(metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
+                      source=source, **fields)
 
 
 def ref_dtype(dtype: str):

@@ -21,7 +21,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, normwise_relative
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import opencl_map, ref_dtype, streaming_cost
+from ._common import opencl_map, ref_dtype, side_sizes, streaming_cost
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -86,7 +86,7 @@ SPEC = register_kernel(KernelSpec(
         source="data-dependent: fraction of pixels with |d^2 - t^2| <= γ_6 (d^2 + t^2), the band in which "
                "rounding of the distance (Higham 2002, §3.1 (3.5) and §2.2 (2.4)) can flip the mask; "
                "composited pixels are exact copies"),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 100)},
+    sizes=side_sizes(1, 7, 33, 100),
     input_distribution="fg: half key colour + N(0, 0.12) noise, half U(0,1); bg ~ U(0,1); "
                        f"key={KEY}, t={THRESHOLD}",
 ))

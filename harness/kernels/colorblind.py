@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cuda_map, opencl_map, real_type, ref_dtype, streaming_cost
+from ._common import cuda_map, map_error_model, opencl_map, real_type, ref_dtype, side_sizes, streaming_cost
 from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -47,12 +47,11 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=15, values=6, dims=2),  # per pixel: 3 channels read, 3 written
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "
+    error_model=map_error_model(
+        bound, "Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "
                "|fl(Mp) - Mp| <= γ_3 |M||p|; normwise over the image. Matrix: Machado, Oliveira & "
                "Fernandes 2009, IEEE TVCG 15(6), protanopia severity 1.0"),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 100)},
+    sizes=side_sizes(1, 7, 33, 100),
     input_distribution="pixels ~ U(0,1) per channel; M = Machado 2009 protanopia",
 ))
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import opencl_map, streaming_cost, vector_sizes
+from ._common import map_error_model, opencl_map, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -34,10 +33,9 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=1, values=2),  # x read, y written
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=lambda c: 0.0, growth_slope=0.0,
-        source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
-               "and is exact, so the bound is 0",
+    error_model=map_error_model(
+        lambda c: 0.0, "IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
+                       "and is exact, so the bound is 0",
         notes="exact: any error is a defect, not rounding"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x ~ N(0,1)",

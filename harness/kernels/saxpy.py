@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import opencl_map, ref_dtype, streaming_cost, vector_sizes
+from ._common import map_error_model, opencl_map, ref_dtype, streaming_cost, vector_sizes
 from ._reductions import two_product, two_sum
 
 
@@ -43,9 +43,8 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=2, values=3),  # x, y read, y written
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
+    error_model=map_error_model(
+        bound, "Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
                "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1); a ~ U(0.5, 2)",

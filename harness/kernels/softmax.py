@@ -20,7 +20,7 @@ import numpy as np
 from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import pow2_at_least, real_type, ref_dtype, streaming_cost, work_group_1d
+from ._common import pow2_at_least, real_type, ref_dtype, side_sizes, streaming_cost, work_group_1d
 from ._reductions import REF_ROUNDING, gamma_error_model
 
 EXP_ULPS = 4.0
@@ -63,7 +63,7 @@ SPEC = register_kernel(KernelSpec(
         bound, "Blanchard, Higham & Mary 2021, IMA J. Numer. Anal. 41(4), §3 (softmax with max shift); "
                "sum of positive terms γ_{n-1} (Higham 2002, §4.2 (4.4)); exp within 4 ulp",
         assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)"),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 300)},
+    sizes=side_sizes(1, 7, 33, 300),
     category="reduction",
     input_distribution=f"x ~ N(0, {SCALE:g}^2)",
 ))

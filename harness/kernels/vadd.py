@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import opencl_map, ref_dtype, streaming_cost, vector_sizes
+from ._common import map_error_model, opencl_map, ref_dtype, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -37,9 +36,8 @@ SPEC = register_kernel(KernelSpec(
     generate=generate,
     reference=reference,
     **streaming_cost(flops=1, values=3),  # x, y read, z written
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
+    error_model=map_error_model(
+        bound, "Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
                "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1)",
