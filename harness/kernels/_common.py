@@ -118,6 +118,12 @@ def work_group_1d(device, items: int | None = None, kernel=None, target: int = 2
     return local
 
 
+def square_tile(dev) -> int:
+    """The side of the square work-group of the untuned 2-D kernels: 16 (256 work-items)
+    where the device allows that many, else 8."""
+    return 16 if dev.max_work_group_size >= 256 else 8
+
+
 def local_2d(device, global_size: tuple[int, int], kernel=None, target: int = 64) -> tuple[int, int]:
     """Square-ish power-of-two work-group for a 2-D launch, shrunk (largest side first)
     while there would be fewer than two groups per compute unit or a side exceeds the
@@ -164,6 +170,13 @@ class TwoStageReduction:
         import pyopencl as cl
 
         return cl.LocalMemory((self.final if final else self.local) * np.dtype(dtype).itemsize)
+
+    def reduce_partials(self, dev, kernel, partial, out):
+        """The second launch: one group of `final` work-items reduces the first launch's
+        `groups` partials into out[0] with `kernel`; returns out as a 0-d array."""
+        dev.launch(kernel, (self.final,), (self.final,), np.int32(self.groups), partial.data, out.data,
+                   self.scratch(out.dtype, final=True))
+        return out.reshape(())
 
 
 def strided_reduction(device, n: int) -> TwoStageReduction:

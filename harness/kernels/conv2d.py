@@ -20,7 +20,7 @@ import numpy as np
 from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import REAL_DTYPES, real_type, ref_dtype
+from ._common import REAL_DTYPES, real_type, ref_dtype, square_tile
 from ._reductions import gamma_error_model
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
@@ -119,7 +119,7 @@ def conv2d_cupy(dev, X, W):
 
 @implementation("conv2d", "opencl")
 def conv2d_opencl(dev, X, W):
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("conv2d.cl", dtype=str(X.dtype), TS=ts)
     n, c, s, _ = X.shape
     co = W.shape[0]

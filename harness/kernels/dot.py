@@ -95,10 +95,7 @@ def dot_opencl(dev, x, y):
     partial = cl_empty(dev, (g.groups,), x.dtype)
     dev.launch(prg.dot_chunks, g.first_launch, (g.local,), np.int32(x.size), np.int32(g.chunk), x.data, y.data,
                partial.data, g.scratch(x.dtype))
-    out = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, cl_empty(dev, (1,), x.dtype))
 
 
 @implementation("dot", "opencl", "opencl_tree")
@@ -109,10 +106,7 @@ def dot_opencl_tree(dev, x, y):
     partial = dev.empty((g.groups,), x.dtype)
     dev.launch(prg.dot_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, y.data, partial.data,
                g.scratch(x.dtype))
-    out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, dev.empty((1,), x.dtype))
 
 
 @array_api_implementation("dot")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ._common import real_type, ref_dtype
+from ._common import real_type, ref_dtype, square_tile
 from ._iterative import (checkpoint_error_model, checkpoint_evaluate, checkpoint_steps, iterative_spec, opencl_clone,
                          opencl_copy_into, safe_div)
 
@@ -148,7 +148,7 @@ def jacobi2d_cupy(dev, x0, b, k):
 @implementation("jacobi2d", "opencl")
 def jacobi2d_opencl(dev, x0, b, k):
     """One launch per sweep, ping-ponging two device buffers; checkpoints copied on the device."""
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("jacobi2d.cl", dtype=str(x0.dtype), TS=ts)
     n = x0.shape[0]
     x, y = opencl_clone(dev, x0), opencl_clone(dev, x0)

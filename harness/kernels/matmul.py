@@ -12,7 +12,7 @@ from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import cl_empty, local_2d, ref_dtype
+from ._common import cl_empty, local_2d, ref_dtype, square_tile
 from ._reductions import gamma_error_model, two_product, two_sum
 
 
@@ -90,7 +90,7 @@ def matmul_opencl(dev, A, B):
 @implementation("matmul", "opencl", "opencl_tiled16")
 def matmul_opencl_tiled(dev, A, B):
     """The untuned version: 16×16 local-memory tiles, one output per work-item."""
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("matmul.cl", dtype=str(A.dtype), TS=ts)
     n = A.shape[0]
     C = dev.empty((n, n), A.dtype)

@@ -60,10 +60,7 @@ def opencl_sum(dev, x):
     partial = dev.empty((g.groups,), x.dtype)
     dev.launch(prg.sum_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, partial.data,
                g.scratch(x.dtype))
-    out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, dev.empty((1,), x.dtype))
 
 
 def opencl_sum_chunks(dev, x):
