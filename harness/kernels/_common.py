@@ -54,7 +54,8 @@ def streaming_cost(flops: float, values: float, steps: int = 1, dims: int = 1) -
 def map_error_model(bound: Callable, source: str, **fields) -> ErrorModel:
     """The ErrorModel of a map (each output a few roundings of its own inputs): a
     rigorous normwise bound that does not grow with n (slope 0), and max_ulp per element
-    is meaningful. `fields`: the rest of the model (notes)."""
+    is meaningful. One place, so every map is judged the same way; `fields`: the rest
+    of the model (notes)."""
     return ErrorModel(metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
                       source=source, **fields)
 
@@ -257,5 +258,7 @@ def opencl_map(dev, source: str, kernel: str, out_shape, dtype, count: int, *arg
 
 
 def cuda_map(kernel, count: int, args: tuple, threads: int = 256) -> None:
-    """Launch a CUDA elementwise kernel: one thread per element, in blocks of `threads`."""
+    """Launch a CUDA elementwise kernel: one thread per element, in blocks of `threads`
+    (the last block partly idle), as adam, black_scholes and colorblind are written;
+    the CUDA counterpart of opencl_map's untuned launch."""
     kernel((-(-count // threads),), (threads,), args)
