@@ -1,9 +1,13 @@
-"""Shared helpers for kernel specs: precision of references, and launch geometry."""
+"""Shared helpers for kernel specs: sizes, cost models, precision of references, launch
+geometry, and the launch of the elementwise OpenCL and CUDA kernels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from ..accuracy import ErrorModel
 
 #: Extended precision for float64 references: 64-bit significand on x86 (80-bit
 #: x87 format), 113-bit on aarch64 Linux. Where longdouble is plain double (macOS
@@ -21,6 +25,39 @@ VECTOR_LADDER = {"quick": (1000, 100_000, 1_000_000), "full": (1000, 10_000, 100
 def vector_sizes(*test: int) -> dict[str, tuple[int, ...]]:
     """KernelSpec.sizes of a 1-D vector kernel: the shared ladder and its test sizes."""
     return {**VECTOR_LADDER, "test": tuple(test)}
+
+
+#: The size ladder (of the side n) of the kernels that stream n×n elements: the RGB
+#: images and softmax's matrix, from 64² elements, within the caches, to 4096², far
+#: beyond the last-level cache. Each kernel adds its own "test" sizes (side_sizes).
+SIDE_LADDER = {"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096)}
+
+
+def side_sizes(*test: int) -> dict[str, tuple[int, ...]]:
+    """KernelSpec.sizes of a kernel over n×n elements: the shared ladder and its test sizes."""
+    return {**SIDE_LADDER, "test": tuple(test)}
+
+
+def streaming_cost(flops: float, values: float, steps: int = 1, dims: int = 1) -> dict[str, Callable]:
+    """KernelSpec.flops and .bytes_moved of a kernel that streams its arrays once per pass.
+
+    Per element: `flops` operations and `values` array elements read or written; over
+    n**dims elements (n the size: a vector's length, or an image's or matrix's side)
+    and `steps` passes. The cost model of the maps, the 1-D reductions and scans, and
+    the iterative kernels that sweep their state once per step: written once, so the
+    throughput and roofline figures of all of them are reckoned the same way.
+    """
+    f, v = float(flops), float(values)
+    return {"flops": lambda n: f * n ** dims * steps, "bytes_moved": lambda n, b: v * n ** dims * b * steps}
+
+
+def map_error_model(bound: Callable, source: str, **fields) -> ErrorModel:
+    """The ErrorModel of a map (each output a few roundings of its own inputs): a
+    rigorous normwise bound that does not grow with n (slope 0), and max_ulp per element
+    is meaningful. One place, so every map is judged the same way; `fields`: the rest
+    of the model (notes)."""
+    return ErrorModel(metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
+                      source=source, **fields)
 
 
 def ref_dtype(dtype: str):
@@ -82,6 +119,12 @@ def work_group_1d(device, items: int | None = None, kernel=None, target: int = 2
     return local
 
 
+def square_tile(dev) -> int:
+    """The side of the square work-group of the untuned 2-D kernels: 16 (256 work-items)
+    where the device allows that many, else 8."""
+    return 16 if dev.max_work_group_size >= 256 else 8
+
+
 def local_2d(device, global_size: tuple[int, int], kernel=None, target: int = 64) -> tuple[int, int]:
     """Square-ish power-of-two work-group for a 2-D launch, shrunk (largest side first)
     while there would be fewer than two groups per compute unit or a side exceeds the
@@ -129,6 +172,13 @@ class TwoStageReduction:
 
         return cl.LocalMemory((self.final if final else self.local) * np.dtype(dtype).itemsize)
 
+    def reduce_partials(self, dev, kernel, partial, out):
+        """The second launch: one group of `final` work-items reduces the first launch's
+        `groups` partials into out[0] with `kernel`; returns out as a 0-d array."""
+        dev.launch(kernel, (self.final,), (self.final,), np.int32(self.groups), partial.data, out.data,
+                   self.scratch(out.dtype, final=True))
+        return out.reshape(())
+
 
 def strided_reduction(device, n: int) -> TwoStageReduction:
     """The GPU-style geometry: groups of the preferred size, one grid-stride slice per
@@ -168,8 +218,47 @@ def cl_empty(device, shape, dtype):
     return cla.empty(device.queue, shape, np.dtype(dtype), allocator=pool)
 
 
+#: The C type of each dtype a CUDA kernel is built for (-DREAL=...): they are written for
+#: float and double only, so the kernels without a CuPy fallback for float16 (the
+#: iterative ones, black_scholes, conv2d) are defined in these dtypes alone.
+CUDA_REAL_TYPES = {"float32": "float", "float64": "double"}
+REAL_DTYPES = tuple(CUDA_REAL_TYPES)
+
+
+def real_type(dtype) -> str:
+    """The C type name of `dtype` for a CUDA build (-DREAL=...)."""
+    return CUDA_REAL_TYPES[str(dtype)]
+
+
 def vector_width(dtype) -> int:
     """Elements per work-item for streaming kernels: one 64-byte cache line."""
     import numpy as np
 
     return max(1, min(16, 64 // np.dtype(dtype).itemsize))
+
+
+def opencl_map(dev, source: str, kernel: str, out_shape, dtype, count: int, *args, tuned: bool = True,
+               **defines):
+    """Build `source` for `dtype` and launch its 1-D elementwise `kernel` over `count`
+    elements (or pixels): kernel(count, *args, out). Returns `out`, of `out_shape`.
+
+    The maps share everything but their arguments. Tuned: VW elements (one 64-byte
+    cache line) per work-item, the work-group from the device's and the kernel's limits,
+    the output from the device's buffer pool (see cl_empty). Untuned, as the *_scalar
+    implementations kept for comparison: one element per work-item, the default
+    work-group, a fresh output buffer. `defines`: further build options (-DNAME=value).
+    """
+    vw = vector_width(dtype) if tuned else 1
+    prg = dev.compile(source, dtype=str(dtype), **({"VW": vw} if tuned else {}), **defines)
+    out = cl_empty(dev, out_shape, dtype) if tuned else dev.empty(out_shape, dtype)
+    items = -(-count // vw)
+    local = work_group_1d(dev, items, getattr(prg, kernel)) if tuned else work_group_1d(dev)
+    dev.launch(getattr(prg, kernel), (items,), (local,), np.int32(count), *args, out.data)
+    return out
+
+
+def cuda_map(kernel, count: int, args: tuple, threads: int = 256) -> None:
+    """Launch a CUDA elementwise kernel: one thread per element, in blocks of `threads`
+    (the last block partly idle), as adam, black_scholes and colorblind are written;
+    the CUDA counterpart of opencl_map's untuned launch."""
+    kernel((-(-count // threads),), (threads,), args)

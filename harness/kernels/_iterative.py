@@ -14,6 +14,44 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..accuracy import ErrorModel
+from ..spec import KernelSpec
+from ._common import REAL_DTYPES
+
+
+def iterative_spec(**fields: Any) -> KernelSpec:
+    """The KernelSpec of an iterative kernel: what all of them share, stated once. The
+    iteration count `k` stays an exact integer input whatever the case dtype (so every
+    backend runs the same number of steps), the dtypes are REAL_DTYPES (their CUDA
+    builds have no float16 fallback), and reports group them as "iterative"."""
+    return KernelSpec(keep_exact=frozenset({"k"}), dtypes=REAL_DTYPES, category="iterative", **fields)
+
+
+def checkpoint_error_model(bounds: Callable[[Any], list[float]], evaluate: Callable, metric: str, measured: str,
+                           growth_slope: float, source: str) -> ErrorModel:
+    """The ErrorModel of an iterative kernel: a first-order running error bound at every
+    checkpoint (`bounds(ctx)`, which `evaluate` puts in the profile beside the errors),
+    the verdict taken at the last checkpoint, where rel_error is measured; `measured`
+    says what that error is of (the metric_description before ", at the last checkpoint")."""
+    def bound(c) -> float:
+        return bounds(c)[-1]
+
+    return ErrorModel(metric=metric, metric_description=f"{measured}, at the last checkpoint", kind="first_order",
+                      bound=bound, growth_slope=growth_slope, evaluate=evaluate, source=source)
+
+
+def checkpoint_evaluate(bounds: Callable[[Any], list[float]], norm: str = "2",
+                        n_checkpoints: int = 9) -> Callable[[Any, Any, Any], dict[str, Any]]:
+    """ErrorModel.evaluate of an iterative kernel judged on its state alone: the relative
+    error (rel_err in `norm`) at every checkpoint, the last one as rel_error, and the
+    profile of those errors beside bounds(ctx)."""
+    def evaluate(out, ref, c) -> dict[str, Any]:
+        steps = checkpoint_steps(c.inputs["k"], n_checkpoints)
+        errs = [rel_err(out[i], ref[i], norm) for i in range(len(steps))]
+        return {"rel_error": errs[-1], "profile": profile(steps, errs, bounds(c))}
+
+    return evaluate
+
 
 def checkpoint_steps(k: int, n_checkpoints: int = 9) -> list[int]:
     """Iteration indices at which states are kept: 0, ..., k, strictly increasing."""
@@ -90,8 +128,3 @@ def opencl_clone(dev, arr):
     out = dev.empty(arr.shape, arr.dtype)
     cl.enqueue_copy(dev.queue, out.data, arr.data, byte_count=arr.nbytes)
     return out
-
-
-def real_type(dtype) -> str:
-    """The C type name for a CUDA build (-DREAL=...)."""
-    return {"float32": "float", "float64": "double"}[str(dtype)]

@@ -3,13 +3,17 @@
 References: error-free transformations (TwoProduct, TwoSum) and the exact dot
 product, sum remainder and prefix sums built from them. Bounds: a componentwise bound
 turned normwise, the square root of a bounded sum, how the probabilistic bound is
-cited, and log-spaced checkpoints for error profiles along a scan. Shared by the
-reduction, scan and map kernels that need references beyond float64."""
+cited (and the probabilistic twin of a worst-case bound), and log-spaced checkpoints
+for error profiles along a scan. Shared by the reduction, scan and map kernels that
+need references beyond float64."""
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
+
+from ..accuracy import ErrorModel, gamma_tilde
 
 #: how the probabilistic bound is cited in a kernel's ErrorModel.source.
 PROB_SOURCE = ("; probabilistic: Higham & Mary 2019, SISC 41(5), Thm 3.1: γ̃_n(λ) = exp(λ√n·u + n·u²/(1−u)) − 1 "
@@ -17,6 +21,26 @@ PROB_SOURCE = ("; probabilistic: Higham & Mary 2019, SISC 41(5), Thm 3.1: γ̃_n
 
 #: relative error of storing a reference in float64 (the harness compares in float64).
 REF_ROUNDING = 2.0**-53
+
+
+def probabilistic(bound: Callable[..., float]) -> Callable[[Any], float]:
+    """ErrorModel.probabilistic of a kernel whose worst-case bound is written as
+    bound(ctx, g) with g = γ: the same analysis with γ̃ (PROB_SOURCE) in place of γ,
+    so the two bounds can never drift apart."""
+    def prob_bound(c) -> float:
+        return bound(c, gamma_tilde)
+
+    return prob_bound
+
+
+def gamma_error_model(bound: Callable[..., float], source: str, growth_slope: float = 1.0,
+                      metric: str = "normwise", **fields: Any) -> ErrorModel:
+    """The ErrorModel of a kernel bounded by a rigorous γ analysis: `bound` as written
+    with g = γ, its probabilistic twin with γ̃, and `source` followed by PROB_SOURCE,
+    which cites the twin; `fields`, the rest of the model. Kept together so no kernel
+    has one without the other."""
+    return ErrorModel(metric=metric, kind="rigorous", bound=bound, probabilistic=probabilistic(bound),
+                      growth_slope=growth_slope, source=source + PROB_SOURCE, **fields)
 
 
 def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,5 +151,5 @@ def sqrt_bound(theta: float, u: float) -> float:
     return (1.0 + a) * (1.0 + u) - 1.0
 
 
-__all__ = ["PROB_SOURCE", "REF_ROUNDING", "two_product", "exact_dot", "exact_sum_rest", "two_sum", "exact_cumsum",
-           "normwise", "log_checkpoints", "sqrt_bound"]
+__all__ = ["PROB_SOURCE", "REF_ROUNDING", "probabilistic", "gamma_error_model", "two_product", "exact_dot",
+           "exact_sum_rest", "two_sum", "exact_cumsum", "normwise", "log_checkpoints", "sqrt_bound"]

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
-from ._common import ref_dtype, work_group_1d
-from ._iterative import cached, checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
+from ._common import cuda_map, real_type, ref_dtype, streaming_cost, work_group_1d
+from ._iterative import (cached, checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone,
+                         opencl_copy_into, profile, rel_err, safe_div)
 
 K_STEPS = 64
 N_CHECKPOINTS = 9
@@ -118,10 +117,6 @@ def _bounds(c):
     return [safe_div(c.u * e, float(np.linalg.norm(c.reference[s]))) for s, e in enumerate(errs)]
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     i = c.inputs
     steps = checkpoint_steps(i["k"], N_CHECKPOINTS)
@@ -134,25 +129,20 @@ def evaluate(out, ref, c):
             "profile": profile(steps, errs, _bounds(c))}
 
 
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="adam",
     description=f"{K_STEPS} Adam steps on a diagonal quadratic with n parameters",
     size_meaning="number n of parameters",
     generate=generate,
     reference=reference,
-    flops=lambda n: 18.0 * n * K_STEPS,
-    bytes_moved=lambda n, b: 8.0 * n * b * K_STEPS,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="normwise", metric_description="normwise relative error of the weights, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
+    **streaming_cost(flops=18, values=8, steps=K_STEPS),  # per step: w, m, v, c, d read, w, m, v written
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "normwise", "normwise relative error of the weights", growth_slope=0.0,
         source="first-order running error bound (Higham 2002, §3.3) along the float64 trajectory: one "
                "rounding per arithmetic op, OpenCL 1.2 §7.4 ulp limits for div/sqrt/pow, errors of w, m, v "
                "and the bias corrections propagated with their first-order sensitivities"),
     sizes={"quick": (1000, 10_000, 50_000), "full": (1000, 10_000, 100_000, 1_000_000),
            "test": (1, 7, 33, 1000)},
-    category="iterative",
     input_distribution="c ~ N(0,1), w0 = c +- U(1,2), d log-uniform in [0.1, 10]",
 ))
 
@@ -223,8 +213,7 @@ def adam_cupy(dev, w0, c, d, lr, beta1, beta2, eps, k):
         out[0] = w
         for it in range(1, int(k) + 1):
             bc1, bc2 = t(1) - t(beta1) ** it, t(1) - t(beta2) ** it
-            kern((-(-n // 256),), (256,), (np.int32(n), w, m, v, c, d, t(lr), t(beta1), t(beta2), t(eps),
-                                           bc1, bc2))
+            cuda_map(kern, n, (np.int32(n), w, m, v, c, d, t(lr), t(beta1), t(beta2), t(eps), bc1, bc2))
             if it in steps:
                 out[steps.index(it)] = w
     return out

@@ -30,8 +30,7 @@ import numpy as np
 from ..accuracy import ErrorModel
 from ..declarations import implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype, work_group_1d
-from ._iterative import real_type
+from ._common import REAL_DTYPES, cuda_map, opencl_map, real_type, ref_dtype, streaming_cost
 
 # Ulp limits (OpenCL 1.2 §7.4, single precision) in units of u = half an ulp.
 C_LOG, C_EXP, C_SQRT, C_DIV, C_ERF = 6.0, 6.0, 6.0, 5.0, 32.0
@@ -134,9 +133,10 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="number n of options",
     generate=generate,
     reference=reference,
-    flops=lambda n: 60.0 * n,  # nominal: ~20 arithmetic ops + 6 transcendentals counted as ~7 flops each
-    bytes_moved=lambda n, b: 7.0 * n * b,
-    dtypes=("float32", "float64"),
+    # flops nominal: ~20 arithmetic ops + 6 transcendentals counted as ~7 flops each;
+    # values: S, K, T, r, sigma read, call and put written
+    **streaming_cost(flops=60, values=7),
+    dtypes=REAL_DTYPES,
     error_model=ErrorModel(
         metric="normwise", kind="first_order",
         assumes="OpenCL 1.2 §7.4 ulp limits for log/exp/sqrt/erf, applied to scipy and torch too", bound=bound, growth_slope=0.0,
@@ -183,15 +183,11 @@ def black_scholes_cupy(dev, S, K, T, r, sigma):
     n = S.size
     with dev.ctx():
         out = cp.empty((2, n), dtype=S.dtype)
-        kern((-(-n // 256),), (256,), (np.int32(n), S, K, T, r, sigma, out))
+        cuda_map(kern, n, (np.int32(n), S, K, T, r, sigma, out))
     return out
 
 
 @implementation("black_scholes", "opencl")
 def black_scholes_opencl(dev, S, K, T, r, sigma):
-    prg = dev.compile("black_scholes.cl", dtype=str(S.dtype))
-    n = S.size
-    out = dev.empty((2, n), S.dtype)
-    dev.launch(prg.black_scholes, (n,), (work_group_1d(dev),), np.int32(n), S.data, K.data, T.data, r.data,
-               sigma.data, out.data)
-    return out
+    return opencl_map(dev, "black_scholes.cl", "black_scholes", (2, S.size), S.dtype, S.size, S.data, K.data,
+                      T.data, r.data, sigma.data, tuned=False)

@@ -21,7 +21,7 @@ import numpy as np
 from ..accuracy import ErrorModel, gamma, normwise_relative
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import opencl_map, ref_dtype, side_sizes, streaming_cost
 
 KEY = (0.1, 0.8, 0.2)
 THRESHOLD = 0.25
@@ -78,8 +78,7 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="side n of the n x n x 3 images",
     generate=generate,
     reference=reference,
-    flops=lambda n: 9.0 * n * n,
-    bytes_moved=lambda n, b: 9.0 * n * n * b,
+    **streaming_cost(flops=9, values=9, dims=2),  # per pixel: fg, bg read, out written (3 channels each)
     error_model=ErrorModel(
         metric="composite",
         metric_description="mask mismatch rate + normwise relative error of the composite",
@@ -87,7 +86,7 @@ SPEC = register_kernel(KernelSpec(
         source="data-dependent: fraction of pixels with |d^2 - t^2| <= γ_6 (d^2 + t^2), the band in which "
                "rounding of the distance (Higham 2002, §3.1 (3.5) and §2.2 (2.4)) can flip the mask; "
                "composited pixels are exact copies"),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 100)},
+    sizes=side_sizes(1, 7, 33, 100),
     input_distribution="fg: half key colour + N(0, 0.12) noise, half U(0,1); bg ~ U(0,1); "
                        f"key={KEY}, t={THRESHOLD}",
 ))
@@ -102,25 +101,15 @@ def _composite(xp_where, fg, bg, key, threshold):
 @implementation("chroma_key", "opencl")
 def chroma_key_opencl(dev, fg, bg, key, threshold):
     """VW pixels (three cache lines per image) per work-item, output from the buffer pool."""
-    vw = vector_width(fg.dtype)
-    prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype), VW=vw)
-    out = cl_empty(dev, fg.shape, fg.dtype)
-    pixels = fg.shape[0] * fg.shape[1]
-    items = max(1, -(-pixels // vw))
-    dev.launch(prg.chroma_key_vec, (items,), (work_group_1d(dev, items, prg.chroma_key_vec),), np.int32(pixels),
-               fg.data, bg.data, key.data, threshold, out.data)
-    return out
+    return opencl_map(dev, "chroma_key.cl", "chroma_key_vec", fg.shape, fg.dtype, fg.shape[0] * fg.shape[1],
+                      fg.data, bg.data, key.data, threshold)
 
 
 @implementation("chroma_key", "opencl", "opencl_scalar")
 def chroma_key_opencl_scalar(dev, fg, bg, key, threshold):
     """The untuned version: one pixel per work-item, a fresh output buffer per call."""
-    prg = dev.compile("chroma_key.cl", dtype=str(fg.dtype))
-    out = dev.empty(fg.shape, fg.dtype)
-    pixels = fg.shape[0] * fg.shape[1]
-    dev.launch(prg.chroma_key, (pixels,), (work_group_1d(dev),), np.int32(pixels), fg.data, bg.data, key.data,
-               threshold, out.data)
-    return out
+    return opencl_map(dev, "chroma_key.cl", "chroma_key", fg.shape, fg.dtype, fg.shape[0] * fg.shape[1],
+                      fg.data, bg.data, key.data, threshold, tuned=False)
 
 
 @array_api_implementation("chroma_key")

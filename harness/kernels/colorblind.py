@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import cl_empty, ref_dtype, vector_width, work_group_1d
+from ._common import cuda_map, map_error_model, opencl_map, real_type, ref_dtype, side_sizes, streaming_cost
 from ._reductions import REF_ROUNDING, normwise
 
 #: Machado et al. 2009, protanopia, severity 1.0 (rows: output R, G, B).
@@ -46,14 +46,12 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="side n of the n x n x 3 image",
     generate=generate,
     reference=reference,
-    flops=lambda n: 15.0 * n * n,
-    bytes_moved=lambda n, b: 6.0 * n * n * b,
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "
+    **streaming_cost(flops=15, values=6, dims=2),  # per pixel: 3 channels read, 3 written
+    error_model=map_error_model(
+        bound, "Higham 2002, §3.1 (3.5): each channel is a 3-term dot product, "
                "|fl(Mp) - Mp| <= γ_3 |M||p|; normwise over the image. Matrix: Machado, Oliveira & "
                "Fernandes 2009, IEEE TVCG 15(6), protanopia severity 1.0"),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 100)},
+    sizes=side_sizes(1, 7, 33, 100),
     input_distribution="pixels ~ U(0,1) per channel; M = Machado 2009 protanopia",
 ))
 
@@ -64,39 +62,26 @@ def colorblind_cupy(dev, img, M):
     if img.dtype == cp.float16:
         with dev.ctx():
             return cp.matmul(img, M.T)
-    kern = dev.compile("colorblind.cu", REAL=_CUDA_REAL[str(img.dtype)]).get_function("colorblind")
+    kern = dev.compile("colorblind.cu", REAL=real_type(img.dtype)).get_function("colorblind")
     pixels = img.shape[0] * img.shape[1]
     with dev.ctx():
         out = cp.empty_like(img)
-        threads = 256
-        kern((-(-pixels // threads),), (threads,), (np.int32(pixels), img, M, out))
+        cuda_map(kern, pixels, (np.int32(pixels), img, M, out))
     return out
-
-
-_CUDA_REAL = {"float32": "float", "float64": "double"}
 
 
 @implementation("colorblind", "opencl")
 def colorblind_opencl(dev, img, M):
     """VW pixels (three cache lines) per work-item, output from the device's buffer pool."""
-    vw = vector_width(img.dtype)
-    prg = dev.compile("colorblind.cl", dtype=str(img.dtype), VW=vw)
-    out = cl_empty(dev, img.shape, img.dtype)
-    pixels = img.shape[0] * img.shape[1]
-    items = max(1, -(-pixels // vw))
-    dev.launch(prg.colorblind_vec, (items,), (work_group_1d(dev, items, prg.colorblind_vec),), np.int32(pixels),
-               img.data, M.data, out.data)
-    return out
+    return opencl_map(dev, "colorblind.cl", "colorblind_vec", img.shape, img.dtype, img.shape[0] * img.shape[1],
+                      img.data, M.data)
 
 
 @implementation("colorblind", "opencl", "opencl_scalar")
 def colorblind_opencl_scalar(dev, img, M):
     """The untuned version: one pixel per work-item, a fresh output buffer per call."""
-    prg = dev.compile("colorblind.cl", dtype=str(img.dtype))
-    out = dev.empty(img.shape, img.dtype)
-    pixels = img.shape[0] * img.shape[1]
-    dev.launch(prg.colorblind, (pixels,), (work_group_1d(dev),), np.int32(pixels), img.data, M.data, out.data)
-    return out
+    return opencl_map(dev, "colorblind.cl", "colorblind", img.shape, img.dtype, img.shape[0] * img.shape[1],
+                      img.data, M.data, tuned=False)
 
 
 @array_api_implementation("colorblind")

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import ref_dtype
-from ._reductions import PROB_SOURCE
-from ._iterative import real_type
+from ._common import REAL_DTYPES, real_type, ref_dtype, square_tile
+from ._reductions import gamma_error_model
 
 N_BATCH, C_IN, C_OUT, KSIZE = 2, 8, 16, 3
 K_TERMS = C_IN * KSIZE * KSIZE
@@ -59,10 +58,6 @@ def bound(c, gfun=gamma):
     return g * float(np.linalg.norm(absconv)) / den if den else g
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 def componentwise(c, g):
     """|out − ôut| <= g(k)·(|W| ⋆ |X|) entry by entry."""
     return g(K_TERMS) * conv_gather(np.abs(c.inputs["X"]), np.abs(c.inputs["W"]))
@@ -76,12 +71,11 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda s: 2.0 * N_BATCH * C_OUT * K_TERMS * s * s,
     bytes_moved=lambda s, b: float(N_BATCH * (C_IN + C_OUT) * s * s + C_OUT * K_TERMS) * b,
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=0.0, kind="rigorous", probabilistic=prob_bound,
-        prob_terms=lambda c: K_TERMS, componentwise=componentwise,
-        source="Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
-               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output" + PROB_SOURCE,
+    dtypes=REAL_DTYPES,
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.1: each output is a dot product of k = C_in*3*3 terms, "
+               "|out - fl(out)| <= γ_k (|W| * |X|) componentwise; normwise over the output",
+        growth_slope=0.0, prob_terms=lambda c: K_TERMS, componentwise=componentwise,
         notes="covers any summation order of the direct method, not Winograd or FFT convolutions"),
     sizes={"quick": (32, 64, 128), "full": (32, 64, 128, 256, 512), "test": (1, 3, 7, 33)},
     category="compute",
@@ -125,7 +119,7 @@ def conv2d_cupy(dev, X, W):
 
 @implementation("conv2d", "opencl")
 def conv2d_opencl(dev, X, W):
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("conv2d.cl", dtype=str(X.dtype), TS=ts)
     n, c, s, _ = X.shape
     co = W.shape[0]

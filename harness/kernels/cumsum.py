@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import LAMBDA, ErrorModel, gamma, gamma_tilde
+from ..accuracy import LAMBDA, gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import vector_sizes, work_group_1d
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_cumsum, log_checkpoints
+from ._common import streaming_cost, vector_sizes, work_group_1d
+from ._reductions import REF_ROUNDING, exact_cumsum, gamma_error_model, log_checkpoints
 
 SCAN_K = 4  # elements per work-item in a scan tile
 
@@ -80,10 +80,6 @@ def bound(c, g=gamma):
     return g(max(n - 1, 0), c.u) * float(_rel(abs_prefix[-1:], c.reference[-1:])[0]) + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 def evaluate(out, ref, c):
     out = np.asarray(out, np.float64).ravel()
     ref = np.asarray(ref, np.float64).ravel()
@@ -104,13 +100,11 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 2.0 * n * b,
-    error_model=ErrorModel(
-        metric="end_relative", kind="rigorous", probabilistic=prob_bound, bound=bound, growth_slope=1.0, evaluate=evaluate,
-        source="Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
-               "rel_error is the end of the array (k = n); every position k is judged (position_ratio)"
-               + PROB_SOURCE),
+    **streaming_cost(flops=1, values=2),  # x read, the prefix sums written
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §4.2 (4.4): |s_k - fl(s_k)| <= γ_{k-1} Σ_{i<=k}|x_i| for any order; "
+               "rel_error is the end of the array (k = n); every position k is judged (position_ratio)",
+        metric="end_relative", evaluate=evaluate),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1 at every position)",

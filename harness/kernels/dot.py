@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, n_groups, strided_reduction, vector_sizes
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_dot
+from ._common import chunked_reduction, cl_empty, n_groups, real_type, streaming_cost, strided_reduction, vector_sizes
+from ._reductions import REF_ROUNDING, exact_dot, gamma_error_model
 
 
 def generate(n, rng):
@@ -40,22 +40,15 @@ def bound(c, g=gamma):
     return g(c.size, c.u) * absdot / s + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="dot",
     description="dot product of two vectors of length n",
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: 2.0 * n * b,
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
-        source="Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; "
-               "relative to |x^T y|" + PROB_SOURCE),
+    **streaming_cost(flops=2, values=2),  # x, y read
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.1 (3.5): |x^T y - fl(x^T y)| <= γ_n |x|^T|y| for any order; relative to |x^T y|"),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x, y ~ U(0,1) (condition number 1)",
@@ -80,7 +73,7 @@ def dot_cupy(dev, x, y):
     if x.dtype == cp.float16:
         with dev.ctx():
             return cp.dot(x, y)
-    mod = dev.compile("dot.cu", REAL={"float32": "float", "float64": "double"}[str(x.dtype)])
+    mod = dev.compile("dot.cu", REAL=real_type(x.dtype))
     threads = 256
     blocks = n_groups(x.size, threads)
     shmem = threads * x.dtype.itemsize
@@ -102,10 +95,7 @@ def dot_opencl(dev, x, y):
     partial = cl_empty(dev, (g.groups,), x.dtype)
     dev.launch(prg.dot_chunks, g.first_launch, (g.local,), np.int32(x.size), np.int32(g.chunk), x.data, y.data,
                partial.data, g.scratch(x.dtype))
-    out = cl_empty(dev, (1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, cl_empty(dev, (1,), x.dtype))
 
 
 @implementation("dot", "opencl", "opencl_tree")
@@ -116,10 +106,7 @@ def dot_opencl_tree(dev, x, y):
     partial = dev.empty((g.groups,), x.dtype)
     dev.launch(prg.dot_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, y.data, partial.data,
                g.scratch(x.dtype))
-    out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, dev.empty((1,), x.dtype))
 
 
 @array_api_implementation("dot")

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
-from ._common import ref_dtype
-from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, rel_err, safe_div
+from ._common import real_type, ref_dtype, square_tile
+from ._iterative import (checkpoint_error_model, checkpoint_evaluate, checkpoint_steps, iterative_spec, opencl_clone,
+                         opencl_copy_into, safe_div)
 
 K_SWEEPS = 128
 N_CHECKPOINTS = 9
@@ -65,17 +65,7 @@ def _bounds(c):
     return out
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
-def evaluate(out, ref, c):
-    steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
-    errs = [rel_err(out[i], ref[i], "inf") for i in range(len(steps))]
-    return {"rel_error": errs[-1], "profile": profile(steps, errs, _bounds(c))}
-
-
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="jacobi2d",
     description=f"{K_SWEEPS} Jacobi sweeps of the 5-point Poisson stencil on an n x n grid",
     size_meaning="side n of the n x n grid (boundary ring included)",
@@ -83,60 +73,61 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda n: 5.0 * max(n - 2, 0) ** 2 * K_SWEEPS,
     bytes_moved=lambda n, b: (2.0 * K_SWEEPS + 1.0) * n * n * b,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="max_relative", metric_description="max-norm relative error of the grid, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=0.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, checkpoint_evaluate(_bounds, "inf", N_CHECKPOINTS), "max_relative",
+        "max-norm relative error of the grid", growth_slope=0.0,
         source="first-order: each sweep adds <= γ_5 (M_t + ||b||/4) in the max norm (Higham 2002, §3.1, "
                "summation of 5 terms; scaling by 1/4 exact) and the sweep is non-expansive in the max norm, "
                "so ||e_t|| <= γ_{5t} (||x0|| + (t+1)||b||/4); relative to ||x_t||_inf"),
     sizes={"quick": (32, 64, 128), "full": (64, 128, 256, 512, 1024), "test": (1, 3, 7, 33, 70)},
-    category="iterative",
     input_distribution="x0 ~ U(0,1), b ~ U(0,1/32) on an n x n grid",
 ))
+
+
+def ping_pong(sweep, x, y, k, keep) -> None:
+    """k sweeps alternating two grids, as every version but the Array API one runs them:
+    sweep(src, dst) writes the next state into dst, then the two swap roles;
+    keep(slot, grid) stores the state at each checkpoint after the first."""
+    steps = checkpoint_steps(k, N_CHECKPOINTS)
+    for it in range(1, int(k) + 1):
+        sweep(x, y)
+        x, y = y, x
+        if it in steps:
+            keep(steps.index(it), x)
+
+
+def in_place_sweep(add, b, quarter):
+    """The NumPy and torch sweep (`add` is np.add or torch.add): into the interior of
+    dst in place, with no temporaries, two neighbours added, the other two, b, then the
+    scaling by `quarter`, in the same order for both."""
+    bi = b[1:-1, 1:-1]
+
+    def sweep(x, y) -> None:
+        yi = y[1:-1, 1:-1]
+        add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
+        yi += x[1:-1, :-2]
+        yi += x[1:-1, 2:]
+        yi += bi
+        yi *= quarter
+
+    return sweep
 
 
 @implementation("jacobi2d", "numpy")
 def jacobi2d_numpy(dev, x0, b, k):
     """In-place adds into a preallocated buffer: no temporaries per sweep."""
-    t = x0.dtype.type
-    x, y = x0.copy(), x0.copy()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = np.empty((len(steps),) + x0.shape, dtype=x0.dtype)
+    out = np.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, dtype=x0.dtype)
     out[0] = x0
-    bi = b[1:-1, 1:-1]
-    for it in range(1, int(k) + 1):
-        yi = y[1:-1, 1:-1]
-        np.add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
-        yi += x[1:-1, :-2]
-        yi += x[1:-1, 2:]
-        yi += bi
-        yi *= t(0.25)
-        x, y = y, x
-        if it in steps:
-            out[steps.index(it)] = x
+    ping_pong(in_place_sweep(np.add, b, x0.dtype.type(0.25)), x0.copy(), x0.copy(), k, out.__setitem__)
     return out
 
 
 @implementation("jacobi2d", "torch")
 def jacobi2d_torch(dev, x0, b, k):
     torch = dev.torch
-    x, y = x0.clone(), x0.clone()
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
-    out = torch.empty((len(steps),) + tuple(x0.shape), dtype=x0.dtype, device=x0.device)
+    out = torch.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + tuple(x0.shape), dtype=x0.dtype, device=x0.device)
     out[0] = x0
-    bi = b[1:-1, 1:-1]
-    for it in range(1, int(k) + 1):
-        yi = y[1:-1, 1:-1]
-        torch.add(x[:-2, 1:-1], x[2:, 1:-1], out=yi)
-        yi += x[1:-1, :-2]
-        yi += x[1:-1, 2:]
-        yi += bi
-        yi *= 0.25
-        x, y = y, x
-        if it in steps:
-            out[steps.index(it)] = x
+    ping_pong(in_place_sweep(torch.add, b, 0.25), x0.clone(), x0.clone(), k, out.__setitem__)
     return out
 
 
@@ -145,35 +136,29 @@ def jacobi2d_cupy(dev, x0, b, k):
     cp = dev.cp
     kern = dev.compile("jacobi2d.cu", REAL=real_type(x0.dtype)).get_function("jacobi_sweep")
     n = x0.shape[0]
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
+    grid = (-(-n // 16), -(-n // 16), 1)
     with dev.ctx():
-        x, y = x0.copy(), x0.copy()
-        out = cp.empty((len(steps),) + x0.shape, dtype=x0.dtype)
+        out = cp.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, dtype=x0.dtype)
         out[0] = x0
-        grid = (-(-n // 16), -(-n // 16), 1)
-        for it in range(1, int(k) + 1):
-            kern(grid, (16, 16, 1), (np.int32(n), x, b, y))
-            x, y = y, x
-            if it in steps:
-                out[steps.index(it)] = x
+        ping_pong(lambda src, dst: kern(grid, (16, 16, 1), (np.int32(n), src, b, dst)), x0.copy(), x0.copy(), k,
+                  out.__setitem__)
     return out
 
 
 @implementation("jacobi2d", "opencl")
 def jacobi2d_opencl(dev, x0, b, k):
     """One launch per sweep, ping-ponging two device buffers; checkpoints copied on the device."""
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("jacobi2d.cl", dtype=str(x0.dtype), TS=ts)
     n = x0.shape[0]
-    steps = checkpoint_steps(k, N_CHECKPOINTS)
     x, y = opencl_clone(dev, x0), opencl_clone(dev, x0)
-    out = dev.empty((len(steps),) + x0.shape, x0.dtype)
+    out = dev.empty((len(checkpoint_steps(k, N_CHECKPOINTS)),) + x0.shape, x0.dtype)
     opencl_copy_into(dev, out, 0, x0)
-    for it in range(1, int(k) + 1):
-        dev.launch(prg.jacobi_sweep, (n, n), (ts, ts), np.int32(n), x.data, b.data, y.data)
-        x, y = y, x
-        if it in steps:
-            opencl_copy_into(dev, out, steps.index(it), x)
+
+    def sweep(src, dst) -> None:
+        dev.launch(prg.jacobi_sweep, (n, n), (ts, ts), np.int32(n), src.data, b.data, dst.data)
+
+    ping_pong(sweep, x, y, k, lambda slot, grid: opencl_copy_into(dev, out, slot, grid))
     return out
 
 

@@ -20,12 +20,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
-from ._reductions import PROB_SOURCE, REF_ROUNDING, exact_sum_rest, sqrt_bound, two_product
+from ._common import chunked_reduction, cl_empty, streaming_cost, strided_reduction, vector_sizes
+from ._reductions import REF_ROUNDING, exact_sum_rest, gamma_error_model, sqrt_bound, two_product
 
 
 def generate(n, rng):
@@ -48,24 +48,17 @@ def bound(c, g=gamma):
     return sqrt_bound(g(c.size + 2, c.u), c.u) + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="l2norm",
     description="Euclidean norm of a vector of length n",
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: float(n * b),
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
+    **streaming_cost(flops=2, values=1),  # x read
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.1 (3.5) with y = x: fl(Σx²) = Σx²(1+θ), |θ| <= γ_{n+2} (scaling "
+               "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)",
         prob_terms=lambda c: c.size + 2,
-        source="Higham 2002, §3.1 (3.5) with y = x: fl(Σx²) = Σx²(1+θ), |θ| <= γ_{n+2} (scaling "
-               "included); |√(1+θ) - 1| <= θ/(1+√(1-θ)) plus one rounding of sqrt (§2.2)"
-               + PROB_SOURCE,
         notes="OpenCL scales by a power of two (no overflow); np.linalg.norm and "
               "torch.linalg.vector_norm do not scale"),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),

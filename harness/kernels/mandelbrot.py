@@ -17,7 +17,7 @@ from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import cl_empty, local_2d
+from ._common import cl_empty, local_2d, real_type, square_tile
 
 MAX_ITER = 100
 KAPPA = 10.0
@@ -116,8 +116,7 @@ def mandelbrot_numpy(dev, cx, cy, max_iter):
 @implementation("mandelbrot", "cupy")
 def mandelbrot_cupy(dev, cx, cy, max_iter):
     cp = dev.cp
-    real = {"float32": "float", "float64": "double"}[str(cx.dtype)]
-    kern = dev.compile("mandelbrot.cu", REAL=real).get_function("mandelbrot")
+    kern = dev.compile("mandelbrot.cu", REAL=real_type(cx.dtype)).get_function("mandelbrot")
     nx, ny = cx.size, cy.size
     with dev.ctx():
         counts = cp.empty((ny, nx), dtype=cp.int32)
@@ -146,7 +145,7 @@ def mandelbrot_opencl_scalar(dev, cx, cy, max_iter):
     prg = dev.compile("mandelbrot.cl", dtype=str(cx.dtype), VW=8)
     nx, ny = cx.size, cy.size
     counts = dev.empty((ny, nx), np.int32)
-    local = (16, 16) if dev.max_work_group_size >= 256 else (8, 8)
+    local = (square_tile(dev),) * 2
     dev.launch(prg.mandelbrot, (nx, ny), local, np.int32(nx), np.int32(ny), max_iter,
                cx.data, cy.data, counts.data)
     return counts

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import cl_empty, local_2d, ref_dtype
-from ._reductions import PROB_SOURCE, two_product, two_sum
+from ._common import cl_empty, local_2d, ref_dtype, square_tile
+from ._reductions import gamma_error_model, two_product, two_sum
 
 
 def generate(n, rng):
@@ -47,10 +47,6 @@ def bound(c, g=gamma):
     return g(c.size, c.u) * np.linalg.norm(absprod) / den if den else g(c.size, c.u)
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 def componentwise(c, g):
     """|C − Ĉ| <= g(n)·|A||B| entry by entry: no cancellation hides a wrong entry."""
     return g(c.size) * (np.abs(c.inputs["A"]) @ np.abs(c.inputs["B"]))
@@ -64,11 +60,9 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda n: 2.0 * n**3,
     bytes_moved=lambda n, b: 3.0 * n * n * b,
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
-        componentwise=componentwise,
-        source="Higham 2002, §3.5 (3.13): |C - fl(AB)| <= γ_n |A||B| componentwise; "
-               "normwise γ_n ||(|A||B|)||_F / ||C||_F" + PROB_SOURCE),
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §3.5 (3.13): |C - fl(AB)| <= γ_n |A||B| componentwise; "
+               "normwise γ_n ||(|A||B|)||_F / ||C||_F", componentwise=componentwise),
     sizes={"quick": (64, 256, 512), "full": (64, 128, 256, 512, 1024, 2048), "test": (1, 7, 33, 100)},
     category="compute",
     input_distribution="A, B ~ N(0,1)",
@@ -96,7 +90,7 @@ def matmul_opencl(dev, A, B):
 @implementation("matmul", "opencl", "opencl_tiled16")
 def matmul_opencl_tiled(dev, A, B):
     """The untuned version: 16×16 local-memory tiles, one output per work-item."""
-    ts = 16 if dev.max_work_group_size >= 256 else 8
+    ts = square_tile(dev)
     prg = dev.compile("matmul.cl", dtype=str(A.dtype), TS=ts)
     n = A.shape[0]
     C = dev.empty((n, n), A.dtype)

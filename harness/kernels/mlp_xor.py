@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import n_groups, ref_dtype
-from ._iterative import cached, checkpoint_steps, profile, real_type, rel_err, safe_div
+from ._common import n_groups, real_type, ref_dtype
+from ._iterative import cached, checkpoint_error_model, checkpoint_steps, iterative_spec, profile, rel_err, safe_div
 
 HIDDEN = 8
 N_PARAMS = 4 * HIDDEN + 1
@@ -227,10 +225,6 @@ def _param_ratio(params, ref_params, c) -> float | None:
     return max(ratios) if ratios else None
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
     loss, params = (np.asarray(o, dtype=np.float64) for o in out)
@@ -240,7 +234,7 @@ def evaluate(out, ref, c):
             "final_loss": float(loss[-1]), "profile": profile(steps, errs, _bounds(c), loss=loss)}
 
 
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="mlp_xor",
     description=f"2-layer MLP (2-{HIDDEN}-1, tanh/sigmoid) trained on noisy XOR by {K_STEPS} GD steps",
     size_meaning="number n of training samples",
@@ -248,16 +242,12 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda n: (K_STEPS + 1) * n * 20.0 * HIDDEN,
     bytes_moved=lambda n, b: (K_STEPS + 1) * (3.0 * n + 2 * N_PARAMS) * b,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="normwise", metric_description="relative error of the training loss, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "normwise", "relative error of the training loss", growth_slope=1.0,
         source="first-order normwise running error bound (Higham 2002, §3.3) along the float64 trajectory: "
                "per-step rounding of the forward/backward pass (γ_m per length-m sum, OpenCL 1.2 §7.4 ulp "
                "limits for tanh/exp/log1p/div) propagated by ||I - lr Hess L||_2"),
     sizes={"quick": (16, 128, 1024), "full": (16, 128, 1024, 8192), "test": (1, 7, 33, 100)},
-    category="iterative",
     input_distribution="X = corners (+-1, +-1) + N(0, 0.01); y = XOR of the corner signs; "
                        "W1 ~ N(0,1), b1 ~ N(0, 0.01), W2 ~ N(0, 1/H), b2 = 0",
     reference_info=independent_code("unit-by-unit gradient descent (not the NumPy kernel's code)"),

@@ -33,12 +33,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
 from ..references import independent_code
-from ._common import ref_dtype, work_group_1d
-from ._iterative import checkpoint_steps, opencl_clone, opencl_copy_into, profile, real_type, safe_div
+from ._common import real_type, ref_dtype, work_group_1d
+from ._iterative import (checkpoint_error_model, checkpoint_steps, iterative_spec, opencl_clone, opencl_copy_into,
+                         profile, safe_div)
 
 K_STEPS = 32
 N_CHECKPOINTS = 9
@@ -151,10 +150,6 @@ def _bounds(c):
     return out
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
 def evaluate(out, ref, c):
     i = c.inputs
     steps = checkpoint_steps(i["k"], N_CHECKPOINTS)
@@ -178,7 +173,7 @@ def evaluate(out, ref, c):
             "profile": profile(steps, errs, _bounds(c), energy_drift=drift)}
 
 
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="nbody",
     description=f"{K_STEPS} leapfrog steps of N softened gravitating bodies",
     size_meaning="number N of bodies",
@@ -186,18 +181,13 @@ SPEC = register_kernel(KernelSpec(
     reference=reference,
     flops=lambda n: 20.0 * n * n * (K_STEPS + 1) + 12.0 * n * K_STEPS,
     bytes_moved=lambda n, b: float(K_STEPS) * 16.0 * n * b,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="max_relative",
-        metric_description="max-body position error relative to max |x|, at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    error_model=checkpoint_error_model(
+        _bounds, evaluate, "max_relative", "max-body position error relative to max |x|", growth_slope=1.0,
         source="first-order linearised error propagation for kick-drift-kick leapfrog: Lipschitz constant "
                "L = 2M/eps^3 of the softened acceleration, step amplification matrix P(h sqrt(L)); local "
                "errors one rounding per update and (32u + γ_{N-1}) M 2/(3 sqrt(3) eps^2) per acceleration "
                "(Higham 2002, §3.1 for the sum; OpenCL 1.2 §7.4 ulp limits); k kept small (θk ≈ 2.8)"),
     sizes={"quick": (32, 64, 128), "full": (32, 128, 256, 512, 1024), "test": (1, 3, 7, 33, 70)},
-    category="iterative",
     input_distribution="positions uniform in the unit ball, velocities N(0, 0.3^2), masses U(0.5,1.5) "
                        "normalised to 1",
     reference_info=independent_code("body-by-body leapfrog (not the NumPy kernel's code)"),

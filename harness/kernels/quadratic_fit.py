@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
-from ..spec import KernelSpec
-from ._common import n_groups, ref_dtype, work_group_1d
-from ._iterative import cached, checkpoint_steps, opencl_copy_into, profile, real_type, rel_err, safe_div
+from ._common import n_groups, real_type, ref_dtype, streaming_cost, work_group_1d
+from ._iterative import (cached, checkpoint_error_model, checkpoint_evaluate, checkpoint_steps, iterative_spec,
+                         opencl_copy_into, safe_div)
 
 K_STEPS = 200
 N_CHECKPOINTS = 9
@@ -89,34 +88,20 @@ def _bounds(c):
     return [safe_div(c.u * e, float(np.linalg.norm(c.reference[s]))) for s, e in enumerate(errs)]
 
 
-def bound(c):
-    return _bounds(c)[-1]
-
-
-def evaluate(out, ref, c):
-    steps = checkpoint_steps(c.inputs["k"], N_CHECKPOINTS)
-    errs = [rel_err(out[s], ref[s]) for s in range(len(steps))]
-    return {"rel_error": errs[-1], "profile": profile(steps, errs, _bounds(c))}
-
-
-SPEC = register_kernel(KernelSpec(
+SPEC = register_kernel(iterative_spec(
     name="quadratic_fit",
     description=f"{K_STEPS} gradient-descent steps fitting a*x^2+b*x+c to n noisy samples",
     size_meaning="number n of samples",
     generate=generate,
     reference=reference,
-    flops=lambda n: 14.0 * n * K_STEPS,
-    bytes_moved=lambda n, b: 2.0 * n * b * K_STEPS,
-    keep_exact=frozenset({"k"}),
-    dtypes=("float32", "float64"),
-    error_model=ErrorModel(
-        metric="normwise", metric_description="normwise relative error of (a, b, c), at the last checkpoint",
-        kind="first_order", bound=bound, growth_slope=1.0, evaluate=evaluate,
+    **streaming_cost(flops=14, values=2, steps=K_STEPS),  # per step: x, y read
+    error_model=checkpoint_error_model(
+        _bounds, checkpoint_evaluate(_bounds, "2", N_CHECKPOINTS), "normwise",
+        "normwise relative error of (a, b, c)", growth_slope=1.0,
         source="first-order running error bound (Higham 2002, §3.3; γ_{n+2} for the gradient sums, §3.1) "
                "propagated through the linear GD map with ||I - lr (2/n) Phi^T Phi||_2 <= 1"),
     sizes={"quick": (100, 1000, 10_000), "full": (100, 1000, 10_000, 100_000, 1_000_000),
            "test": (1, 7, 33, 1000)},
-    category="iterative",
     input_distribution="x ~ U(-1,1); y = a x^2 + b x + c + N(0, 0.01); a, b, c ~ N(0,1); theta0 ~ N(0, 0.25)",
 ))
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, vector_sizes, vector_width, work_group_1d
+from ._common import map_error_model, opencl_map, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -33,12 +32,10 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 2.0 * n * b,
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=lambda c: 0.0, growth_slope=0.0,
-        source="IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
-               "and is exact, so the bound is 0",
+    **streaming_cost(flops=1, values=2),  # x read, y written
+    error_model=map_error_model(
+        lambda c: 0.0, "IEEE 754-2008 §5.3.1 (maxNum) / Higham 2002 §2.2: max(x, 0) selects an operand "
+                       "and is exact, so the bound is 0",
         notes="exact: any error is a defect, not rounding"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x ~ N(0,1)",
@@ -65,21 +62,13 @@ def relu_cupy(dev, x):
 @implementation("relu", "opencl")
 def relu_opencl(dev, x):
     """One cache line per work-item, output from the device's buffer pool (as saxpy)."""
-    vw = vector_width(x.dtype)
-    prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=vw)
-    y = cl_empty(dev, x.shape, x.dtype)
-    items = -(-x.size // vw)
-    dev.launch(prg.relu, (items,), (work_group_1d(dev, items, prg.relu),), np.int32(x.size), x.data, y.data)
-    return y
+    return opencl_map(dev, "relu.cl", "relu", x.shape, x.dtype, x.size, x.data)
 
 
 @implementation("relu", "opencl", "opencl_scalar")
 def relu_opencl_scalar(dev, x):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
-    prg = dev.compile("relu.cl", dtype=str(x.dtype), VW=1)
-    y = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.relu, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data)
-    return y
+    return opencl_map(dev, "relu.cl", "relu", x.shape, x.dtype, x.size, x.data, tuned=False, VW=1)
 
 
 @array_api_implementation("relu")

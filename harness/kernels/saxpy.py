@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import compensated, longdouble_is_wide
-from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
+from ._common import map_error_model, opencl_map, ref_dtype, streaming_cost, vector_sizes
 from ._reductions import two_product, two_sum
 
 
@@ -42,11 +42,9 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: 2.0 * n,
-    bytes_moved=lambda n, b: 3.0 * n * b,
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
+    **streaming_cost(flops=2, values=3),  # x, y read, y written
+    error_model=map_error_model(
+        bound, "Higham 2002, Accuracy and Stability of Numerical Algorithms, §3.1: "
                "|fl(a*x+y) - (a*x+y)| <= γ_2 (|a||x|+|y|), normwise over the vector"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1); a ~ U(0.5, 2)",
@@ -62,23 +60,13 @@ def saxpy_torch(dev, a, x, y):
 @implementation("saxpy", "opencl")
 def saxpy_opencl(dev, a, x, y):
     """VW elements (one cache line) per work-item, output from the device's buffer pool."""
-    vw = vector_width(x.dtype)
-    prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=vw)
-    out = cl_empty(dev, x.shape, x.dtype)
-    items = -(-x.size // vw)
-    dev.launch(prg.saxpy, (items,), (work_group_1d(dev, items, prg.saxpy),), np.int32(x.size), a, x.data, y.data,
-               out.data)
-    return out
+    return opencl_map(dev, "saxpy.cl", "saxpy", x.shape, x.dtype, x.size, a, x.data, y.data)
 
 
 @implementation("saxpy", "opencl", "opencl_scalar")
 def saxpy_opencl_scalar(dev, a, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
-    prg = dev.compile("saxpy.cl", dtype=str(x.dtype), VW=1)
-    out = dev.empty(x.shape, x.dtype)
-    local = work_group_1d(dev)
-    dev.launch(prg.saxpy, (x.size,), (local,), np.int32(x.size), a, x.data, y.data, out.data)
-    return out
+    return opencl_map(dev, "saxpy.cl", "saxpy", x.shape, x.dtype, x.size, a, x.data, y.data, tuned=False, VW=1)
 
 
 @array_api_implementation("saxpy")

@@ -17,11 +17,11 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
-from ._common import pow2_at_least, ref_dtype, work_group_1d
-from ._reductions import PROB_SOURCE, REF_ROUNDING
+from ._common import pow2_at_least, real_type, ref_dtype, side_sizes, streaming_cost, work_group_1d
+from ._reductions import REF_ROUNDING, gamma_error_model
 
 EXP_ULPS = 4.0
 SCALE = 3.0
@@ -51,24 +51,19 @@ def bound(c, g=gamma):
     return (1.0 + eta) * (1.0 + u) / (1.0 - xi) - 1.0 + REF_ROUNDING
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="softmax",
     description="row-wise max-subtracted softmax of an n x n matrix",
     size_meaning="n: an n x n matrix, softmax along each row of length n",
     generate=generate,
     reference=reference,
-    flops=lambda n: 5.0 * n * n,  # max, subtract, exp (counted as 1), sum, divide
-    bytes_moved=lambda n, b: 2.0 * n * n * b,
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", probabilistic=prob_bound, assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)",
-        bound=bound, growth_slope=1.0,
-        source="Blanchard, Higham & Mary 2021, IMA J. Numer. Anal. 41(4), §3 (softmax with max shift); "
-               "sum of positive terms γ_{n-1} (Higham 2002, §4.2 (4.4)); exp within 4 ulp" + PROB_SOURCE),
-    sizes={"quick": (64, 256, 1024), "full": (64, 256, 1024, 2048, 4096), "test": (1, 7, 33, 300)},
+    # flops per element: max, subtract, exp (counted as 1), sum, divide; x read, y written
+    **streaming_cost(flops=5, values=2, dims=2),
+    error_model=gamma_error_model(
+        bound, "Blanchard, Higham & Mary 2021, IMA J. Numer. Anal. 41(4), §3 (softmax with max shift); "
+               "sum of positive terms γ_{n-1} (Higham 2002, §4.2 (4.4)); exp within 4 ulp",
+        assumes="exp within 4 ulp on every backend (OpenCL 1.2 §7.4: 3, CUDA: 2, NumPy SIMD: up to 4)"),
+    sizes=side_sizes(1, 7, 33, 300),
     category="reduction",
     input_distribution=f"x ~ N(0, {SCALE:g}^2)",
 ))
@@ -86,8 +81,7 @@ def softmax_cupy(dev, x):
         with dev.ctx():
             e = cp.exp(x - x.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
-    kern = dev.compile("softmax.cu", REAL={"float32": "float", "float64": "double"}[str(x.dtype)]) \
-        .get_function("softmax_rows")
+    kern = dev.compile("softmax.cu", REAL=real_type(x.dtype)).get_function("softmax_rows")
     rows, cols = x.shape
     threads = 256
     with dev.ctx():

@@ -13,12 +13,12 @@ import math
 
 import numpy as np
 
-from ..accuracy import ErrorModel, gamma, gamma_tilde
+from ..accuracy import gamma
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._reductions import PROB_SOURCE
-from ._common import chunked_reduction, cl_empty, strided_reduction, vector_sizes
+from ._reductions import gamma_error_model
+from ._common import chunked_reduction, cl_empty, streaming_cost, strided_reduction, vector_sizes
 
 
 def generate(n, rng):
@@ -37,22 +37,15 @@ def bound(c, g=gamma):
     return g(max(c.size - 1, 1), c.u) * cond
 
 
-def prob_bound(c):
-    return bound(c, gamma_tilde)
-
-
 SPEC = register_kernel(KernelSpec(
     name="sum",
     description="sum of a vector of length n",
     size_meaning="length of the vector",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: float(n * b),
-    error_model=ErrorModel(
-        metric="normwise", bound=bound, growth_slope=1.0, kind="rigorous", probabilistic=prob_bound,
-        source="Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; "
-               "relative to |Σx_i|" + PROB_SOURCE),
+    **streaming_cost(flops=1, values=1),  # x read
+    error_model=gamma_error_model(
+        bound, "Higham 2002, §4.2 (4.4): |E| <= γ_{n-1} Σ|x_i| for any summation order; relative to |Σx_i|"),
     sizes=vector_sizes(1, 7, 1000, 1025, 4097),
     category="reduction",
     input_distribution="x ~ U(0,1) (condition number 1)",
@@ -67,10 +60,7 @@ def opencl_sum(dev, x):
     partial = dev.empty((g.groups,), x.dtype)
     dev.launch(prg.sum_partial, g.first_launch, (g.local,), np.int32(x.size), x.data, partial.data,
                g.scratch(x.dtype))
-    out = dev.empty((1,), x.dtype)
-    dev.launch(prg.sum_partial, (g.final,), (g.final,), np.int32(g.groups), partial.data, out.data,
-               g.scratch(x.dtype, final=True))
-    return out.reshape(())
+    return g.reduce_partials(dev, prg.sum_partial, partial, dev.empty((1,), x.dtype))
 
 
 def opencl_sum_chunks(dev, x):

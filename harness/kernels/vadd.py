@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy import ErrorModel
 from ..declarations import array_api_implementation, implementation, register_kernel
 from ..spec import KernelSpec
 from ..references import exact
-from ._common import cl_empty, ref_dtype, vector_sizes, vector_width, work_group_1d
+from ._common import map_error_model, opencl_map, ref_dtype, streaming_cost, vector_sizes
 
 
 def generate(n, rng):
@@ -36,11 +35,9 @@ SPEC = register_kernel(KernelSpec(
     size_meaning="length of the vectors",
     generate=generate,
     reference=reference,
-    flops=lambda n: float(n),
-    bytes_moved=lambda n, b: 3.0 * n * b,
-    error_model=ErrorModel(
-        metric="normwise", kind="rigorous", elementwise_ulp=True, bound=bound, growth_slope=0.0,
-        source="Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
+    **streaming_cost(flops=1, values=3),  # x, y read, z written
+    error_model=map_error_model(
+        bound, "Higham 2002, Accuracy and Stability of Numerical Algorithms, §2.2 (2.4): "
                "fl(x+y) = (x+y)(1+δ), |δ| <= u, so the normwise relative error is <= u"),
     sizes=vector_sizes(1, 7, 1000, 1025),
     input_distribution="x, y ~ N(0,1)",
@@ -51,21 +48,13 @@ SPEC = register_kernel(KernelSpec(
 @implementation("vadd", "opencl")
 def vadd_opencl(dev, x, y):
     """One cache line per work-item, output from the device's buffer pool (as saxpy)."""
-    vw = vector_width(x.dtype)
-    prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=vw)
-    z = cl_empty(dev, x.shape, x.dtype)
-    items = -(-x.size // vw)
-    dev.launch(prg.vadd, (items,), (work_group_1d(dev, items, prg.vadd),), np.int32(x.size), x.data, y.data, z.data)
-    return z
+    return opencl_map(dev, "vadd.cl", "vadd", x.shape, x.dtype, x.size, x.data, y.data)
 
 
 @implementation("vadd", "opencl", "opencl_scalar")
 def vadd_opencl_scalar(dev, x, y):
     """The untuned version: one element per work-item, a fresh output buffer per call."""
-    prg = dev.compile("vadd.cl", dtype=str(x.dtype), VW=1)
-    z = dev.empty(x.shape, x.dtype)
-    dev.launch(prg.vadd, (x.size,), (work_group_1d(dev),), np.int32(x.size), x.data, y.data, z.data)
-    return z
+    return opencl_map(dev, "vadd.cl", "vadd", x.shape, x.dtype, x.size, x.data, y.data, tuned=False, VW=1)
 
 
 @array_api_implementation("vadd")
