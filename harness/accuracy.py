@@ -323,10 +323,3 @@ def verdict_message(acc: dict[str, Any]) -> str:
     if acc.get("verdict") == "within":
         return ""
     return f"{acc.get('verdict')}: {acc.get('verdict_reason', '')}"[:2000]
-
-# ---- ready-made error models -------------------------------------------------------
-
-def elementwise(ulps: float, source: str, notes: str = "") -> ErrorModel:
-    """A map with a few roundings per element: normwise error ≤ ulps·u."""
-    return ErrorModel(metric="normwise", bound=lambda c: ulps * c.u, source=source,
-                      growth_slope=0.0, notes=notes, elementwise_ulp=True)
