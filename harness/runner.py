@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .accumulation import cached_accumulation
-from .byte_sizes import format_bytes
+from .units import format_bytes
 from .accuracy import BoundContext, assess
 from .backends.base import Device
 from .declarations import Implementation

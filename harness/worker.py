@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .byte_sizes import format_bytes, parse_bytes
+from .units import format_bytes, parse_bytes
 from .record import from_json_value, to_json_safe
 from .runner import (Case, RunContext, execute_case, failure_record, failure_status,
                      proc_field_bytes)

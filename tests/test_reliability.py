@@ -299,7 +299,7 @@ def test_parse_memory():
     for bad in ("12iB", "2X", "G", "-1G", "", "0"):  # one parser refuses them everywhere
         with pytest.raises(click.BadParameter):
             parse_memory(bad)
-    from harness.byte_sizes import format_bytes, parse_bytes
+    from harness.units import format_bytes, parse_bytes
 
     with pytest.raises(ValueError, match="not a size"):
         parse_bytes("12iB")  # HARNESS_WORKER_MEMORY reads sizes with the same parser

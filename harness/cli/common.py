@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 
 import click
 
-from ..byte_sizes import parse_bytes
+from ..units import parse_bytes
 
 
 def split_list(value: str | None) -> list[str]:
@@ -93,7 +93,7 @@ def console():
 
 
 def parse_memory(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '4096' -> bytes (byte_sizes.parse_bytes: powers of 1024)."""
+    """'2G', '512M', '1.5GiB', '4096' -> bytes (units.parse_bytes: powers of 1024)."""
     if value is None:
         return None
     try:

@@ -531,7 +531,7 @@ def run_planned(planned: list, ctx, records: RunRecords, supervisor, quiet: bool
     """Run the plan, each record durable (fsync'ed) before the next case starts; progress
     on the console unless --quiet."""
     from ..execution import run_cases
-    from ..byte_sizes import format_bytes
+    from ..units import format_bytes
     from ..runner import Skip
 
     def store(rec):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from ..units import format_seconds
+
 #: Below this console width the table drops to the compact layout.
 WIDE_MIN_COLUMNS = 132
 
@@ -31,12 +33,7 @@ def fmt_number(v) -> str:
 
 
 def fmt_time(v) -> str:
-    if v is None:
-        return ""
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v / 1e-9:.3g} ns"
+    return format_seconds(v)
 
 
 def verdict_of(r: dict) -> str:

@@ -19,12 +19,14 @@ from ..spec import KernelSpec
 from ._common import REAL_DTYPES
 
 
-def iterative_spec(**fields: Any) -> KernelSpec:
-    """The KernelSpec of an iterative kernel: what all of them share, stated once. The
+def iterative_spec(name: str, generate: Callable, reference: Callable, **fields: Any) -> KernelSpec:
+    """The KernelSpec of an iterative kernel: what all of them share, stated once; the
+    kernel's name and its two functions (inputs, float64 trajectory) come first. The
     iteration count `k` stays an exact integer input whatever the case dtype (so every
     backend runs the same number of steps), the dtypes are REAL_DTYPES (their CUDA
     builds have no float16 fallback), and reports group them as "iterative"."""
-    return KernelSpec(keep_exact=frozenset({"k"}), dtypes=REAL_DTYPES, category="iterative", **fields)
+    return KernelSpec(name=name, generate=generate, reference=reference, keep_exact=frozenset({"k"}),
+                      dtypes=REAL_DTYPES, category="iterative", **fields)
 
 
 def checkpoint_error_model(bounds: Callable[[Any], list[float]], evaluate: Callable, metric: str, measured: str,

@@ -130,11 +130,9 @@ def evaluate(out, ref, c):
 
 
 SPEC = register_kernel(iterative_spec(
-    name="adam",
+    "adam", generate, reference,
     description=f"{K_STEPS} Adam steps on a diagonal quadratic with n parameters",
     size_meaning="number n of parameters",
-    generate=generate,
-    reference=reference,
     **streaming_cost(flops=18, values=8, steps=K_STEPS),  # per step: w, m, v, c, d read, w, m, v written
     error_model=checkpoint_error_model(
         _bounds, evaluate, "normwise", "normwise relative error of the weights", growth_slope=0.0,

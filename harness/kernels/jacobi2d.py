@@ -66,11 +66,9 @@ def _bounds(c):
 
 
 SPEC = register_kernel(iterative_spec(
-    name="jacobi2d",
+    "jacobi2d", generate, reference,
     description=f"{K_SWEEPS} Jacobi sweeps of the 5-point Poisson stencil on an n x n grid",
     size_meaning="side n of the n x n grid (boundary ring included)",
-    generate=generate,
-    reference=reference,
     flops=lambda n: 5.0 * max(n - 2, 0) ** 2 * K_SWEEPS,
     bytes_moved=lambda n, b: (2.0 * K_SWEEPS + 1.0) * n * n * b,
     error_model=checkpoint_error_model(

@@ -235,11 +235,9 @@ def evaluate(out, ref, c):
 
 
 SPEC = register_kernel(iterative_spec(
-    name="mlp_xor",
+    "mlp_xor", generate, reference,
     description=f"2-layer MLP (2-{HIDDEN}-1, tanh/sigmoid) trained on noisy XOR by {K_STEPS} GD steps",
     size_meaning="number n of training samples",
-    generate=generate,
-    reference=reference,
     flops=lambda n: (K_STEPS + 1) * n * 20.0 * HIDDEN,
     bytes_moved=lambda n, b: (K_STEPS + 1) * (3.0 * n + 2 * N_PARAMS) * b,
     error_model=checkpoint_error_model(

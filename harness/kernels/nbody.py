@@ -174,11 +174,9 @@ def evaluate(out, ref, c):
 
 
 SPEC = register_kernel(iterative_spec(
-    name="nbody",
+    "nbody", generate, reference,
     description=f"{K_STEPS} leapfrog steps of N softened gravitating bodies",
     size_meaning="number N of bodies",
-    generate=generate,
-    reference=reference,
     flops=lambda n: 20.0 * n * n * (K_STEPS + 1) + 12.0 * n * K_STEPS,
     bytes_moved=lambda n, b: float(K_STEPS) * 16.0 * n * b,
     error_model=checkpoint_error_model(

@@ -89,11 +89,9 @@ def _bounds(c):
 
 
 SPEC = register_kernel(iterative_spec(
-    name="quadratic_fit",
+    "quadratic_fit", generate, reference,
     description=f"{K_STEPS} gradient-descent steps fitting a*x^2+b*x+c to n noisy samples",
     size_meaning="number n of samples",
-    generate=generate,
-    reference=reference,
     **streaming_cost(flops=14, values=2, steps=K_STEPS),  # per step: x, y read
     error_model=checkpoint_error_model(
         _bounds, checkpoint_evaluate(_bounds, "2", N_CHECKPOINTS), "normwise",

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..record import to_json_safe
+from ..units import format_seconds
 
 FILTER_DIMS = ("backend", "dtype", "machine")
 
@@ -123,12 +124,7 @@ def page(title: str, body: str, figures: Figures, filters: str = "", nav: str = 
 
 
 def fmt_time(v: float | None) -> str:
-    if v is None:
-        return "–"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v / 1e-9:.3g} ns"
+    return format_seconds(v, missing="–")
 
 
 def fmt(v: float | None, spec: str = ".3g") -> str:

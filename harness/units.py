@@ -1,7 +1,10 @@
-"""Byte sizes as people write and read them: '512M', '2G', '1.5GiB' in, '1.5 GiB' out.
+"""Quantities as people write and read them: byte sizes ('512M', '2G', '1.5GiB' in,
+'1.5 GiB' out) and durations ('12.3 µs').
 
 One parser for every place a size comes in (`--max-memory`, HARNESS_WORKER_MEMORY), so
-that the same text means the same bytes everywhere; units are powers of 1024."""
+that the same text means the same bytes everywhere (units are powers of 1024), and one
+way a time is printed, so the terminal summary and the HTML report read alike. Nothing
+here imports numpy: `harness --help` and the summary stay quick to start."""
 from __future__ import annotations
 
 import re
@@ -27,3 +30,14 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def format_seconds(v: float | None, missing: str = "") -> str:
+    """Three significant digits in the largest unit that keeps the number >= 1:
+    1.23e-5 -> '12.3 µs'; `missing` stands for a time that was not measured."""
+    if v is None:
+        return missing
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if v >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v / 1e-9:.3g} ns"
