@@ -47,6 +47,10 @@ Timing-protocol fields (harness/timing.py):
   warmup_calls   calls made during that warm-up (the first call not included).
   warmup_steady  true when two consecutive warm-up blocks agreed within the tolerance;
                  false when the hard cap ended it (slow or noisy case).
+  minor_faults_per_call   minor page faults of the process that ran the case, over the
+                 samples, per call (null without getrusage): host-side only, so a
+                 device's own faults are not in it. A call that maps fresh pages for its
+                 output each time pays about one per 4 KiB written.
   cache_state    "warm" or "cold" (`harness run --cache`, every record): cold flushes the
                  last-level cache before each sample, outside the timed region, and
                  takes one call per sample (harness/cache.py).

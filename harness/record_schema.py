@@ -32,7 +32,7 @@ COUNT_FIELDS = ("n_samples", "seed", "loops", "warmup_calls", "nonfinite", "nonf
 NONNEGATIVE_FIELDS = ("time_median_s", "time_iqr_s", "time_min_s", "compile_s", "transfer_s", "h2d_s",
                       "d2h_s", "timer_overhead_s", "warmup_s", "case_wall_s", "rel_error", "max_rel_error",
                       "max_ulp", "error_bound", "error_ratio", "u", "flops", "bytes", "gflops", "gbps",
-                      "worst_case_bound", "probabilistic_bound")
+                      "worst_case_bound", "probabilistic_bound", "minor_faults_per_call")
 BOOL_FIELDS = ("accuracy_ok", "deterministic", "accumulation_measured", "reference_independent",
                "warmup_steady")
 DICT_FIELDS = ("threads", "divergence", "error_model", "profile", "device_meta", "output_sample",

@@ -164,9 +164,10 @@ def _case_fn(registry: Any, kernel: str, backend: str, impl: str, dtype: str, si
 
 
 def _harness(fn, device, budget_s):
+    """(median, IQR, minor page faults per call) of the harness's protocol."""
     t = time_call(fn, device, TimingOptions(budget_s=budget_s))
     med, iqr = _q(t.samples_s)
-    return med, iqr
+    return med, iqr, t.minor_faults_per_call
 
 
 class _SyncedClock:
@@ -256,6 +257,9 @@ def _compare(registry: Any, case: tuple, rounds: int, budget_s: float, methods: 
         med = float(np.median([v[0] for v in vals]))
         spread = float(np.median([v[1] / v[0] for v in vals if v[0] > 0]))
         row[m] = {"median_s": med, "iqr_over_median": spread, "round_medians_s": [v[0] for v in vals]}
+    faults = [v[2] for v in per.get("harness", []) if v[2] is not None]
+    if faults:  # a case whose time depends on fresh output pages shows it here
+        row["harness"]["minor_faults_per_call"] = float(np.median(faults))
     h, ti = row["harness"]["median_s"], row["timeit"]["median_s"]
     row["vs_timeit"] = h / ti - 1
     if "torch_benchmark" in row:

@@ -148,3 +148,32 @@ def test_host_flush_buffer_is_larger_than_the_llc():
     before = cache._host_buffer()[:4].copy()
     cache.flush_host_cache()
     assert (cache._host_buffer()[:4] == before + 1).all()  # it really touched the buffer
+
+
+def test_minor_faults_per_call_count_fresh_pages():
+    """A call that writes its output into a fresh anonymous mapping faults once per page;
+    one that writes into the same buffer every time does not: the record tells them apart."""
+    import mmap
+    import sys
+
+    if sys.platform == "win32":
+        return  # no getrusage: the field is None there, checked by the record schema
+    dev, pages, page = NumpyDevice(), 512, mmap.PAGESIZE
+    reused = np.zeros(pages * page // 8)
+
+    def fresh_pages():
+        m = mmap.mmap(-1, pages * page)
+        for off in range(0, pages * page, page):
+            m[off] = 1
+        return m
+
+    def same_buffer():
+        reused[:: page // 8] += 1.0
+        return reused
+
+    opts = TimingOptions(budget_s=0.05, min_samples=3)
+    fresh = time_call(fresh_pages, dev, opts).minor_faults_per_call
+    same = time_call(same_buffer, dev, opts).minor_faults_per_call
+    assert fresh >= 0.9 * pages, fresh
+    assert same < 0.05 * pages, same
+    assert time_call(same_buffer, dev, opts).record_fields()["minor_faults_per_call"] < 0.05 * pages

@@ -43,16 +43,17 @@ def main(rounds: int = 3) -> None:
     load_before = os.getloadavg()
     rows = agreement(registry, CASES, rounds=rounds, budget_s=0.5)
     print(f"load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
-    print("| case | harness | timeit + block_until_ready | harness vs timeit | torch Timer |")
-    print("|---|---|---|---|---|")
+    print("| case | harness | timeit + block_until_ready | harness vs timeit | torch Timer | page faults per call (harness) |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         if "vs_timeit" not in r:
-            print(f"| {r['case']} | {r.get('skipped') or r.get('error')} | | | |")
+            print(f"| {r['case']} | {r.get('skipped') or r.get('error')} | | | | |")
             continue
         h, t = r["harness"]["median_s"], r["timeit"]["median_s"]
         tb = r.get("torch_benchmark", {}).get("median_s")
+        faults = r["harness"].get("minor_faults_per_call")
         print(f"| {r['case']} | {h * 1e6:.1f} µs | {t * 1e6:.1f} µs | {r['vs_timeit'] * 100:+.1f}% | "
-              + (f"{tb * 1e6:.1f} µs |" if tb else "n/a |"))
+              + (f"{tb * 1e6:.1f} µs |" if tb else "n/a |") + (f" {faults:.0f} |" if faults is not None else " n/a |"))
 
 
 if __name__ == "__main__":
